@@ -1,0 +1,183 @@
+"""The `stackdrill` command line: up, down, status, doctor, reap (and the drill commands).
+
+The CLI owns the terminal: rich progress on long work, a table at the end, `--json` for machines.
+User mistakes print one line and exit 2; nothing is created before input is validated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from infra import outputs as O
+from infra.errors import StackdrillError, ToolchainError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Prove a service topology survives failure.")
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+TopologyOpt = Annotated[str, typer.Option("--topology", "-t", help="topology name (default, minimal, ha) or Pulumi.<name>.yaml path")]
+StackOpt = Annotated[str, typer.Option("--stack-name", "-s", help="stack name; containers are prefixed sd-<name>-")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@app.command()
+def up(topology: TopologyOpt = "default", stack_name: StackOpt = "default") -> None:
+    """Bring a stack up (or update it in place); returns when every container is healthy."""
+    from infra import images, topology as topo_mod
+    from infra.lifecycle import StackManager
+    from infra.toolchain import require_ready
+
+    topo = topo_mod.load(topology)  # validation first: nothing exists yet
+    require_ready()
+    started = time.monotonic()
+    with console.status("building the service image"):
+        image = images.app_image()
+    manager = StackManager(stack_name)
+    with _progress() as progress:
+        task = progress.add_task(f"pulumi up {stack_name}", total=None)
+        seen: set[str] = set()
+
+        def on_progress(op: str, name: str, done: bool) -> None:
+            if done and op != "same":
+                seen.add(name)
+                progress.update(task, completed=len(seen), description=f"{op} {name}")
+
+        info = manager.up(topo, image, on_progress)
+        progress.update(task, total=len(seen) or 1, completed=len(seen) or 1, description="healthy")
+    console.print(f"[green]stack {stack_name} up[/] in {time.monotonic() - started:.1f} s")
+    _print_status(stack_name, info.outputs, as_json=False)
+
+
+@app.command()
+def down(stack_name: StackOpt = "default") -> None:
+    """Tear a stack down; removes every container and network labelled with it."""
+    from infra.lifecycle import StackManager
+
+    started = time.monotonic()
+    with console.status(f"destroying {stack_name}"):
+        StackManager(stack_name).down()
+    console.print(f"[green]stack {stack_name} down[/] in {time.monotonic() - started:.1f} s")
+
+
+@app.command()
+def status(stack_name: StackOpt = "default", as_json: JsonOpt = False) -> None:
+    """Edge endpoints, status page URL, and every container with tier, replica, zone and health."""
+    from infra.lifecycle import StackManager
+
+    info = StackManager(stack_name).info()
+    _print_status(stack_name, info.outputs, as_json=as_json)
+
+
+def _print_status(stack_name: str, outputs: dict[str, Any], *, as_json: bool) -> None:
+    from infra import docker_backend
+
+    health = docker_backend.health_of(stack_name)
+    containers = [dict(c, health=health.get(c[O.C_NAME], "missing")) for c in outputs[O.CONTAINERS]]
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "stack": stack_name,
+                    "edges": outputs[O.EDGES],
+                    "status_url": outputs[O.STATUS_URL],
+                    "toxiproxy_url": outputs[O.TOXIPROXY_URL],
+                    "containers": containers,
+                }
+            )
+        )
+        return
+    out.print(f"edges:      {', '.join(outputs[O.EDGES])}")
+    out.print(f"status:     {outputs[O.STATUS_URL]}/")
+    out.print(f"toxiproxy:  {outputs[O.TOXIPROXY_URL]}")
+    table = Table(title=f"stack {stack_name}")
+    for col in ("container", "tier", "replica", "zone", "role", "health"):
+        table.add_column(col)
+    for c in containers:
+        colour = "green" if c["health"] == "healthy" else "red"
+        table.add_row(c[O.C_NAME], c[O.C_TIER], str(c[O.C_REPLICA]), c[O.C_ZONE], c[O.C_ROLE], f"[{colour}]{c['health']}[/]")
+    out.print(table)
+
+
+@app.command()
+def doctor(as_json: JsonOpt = False) -> None:
+    """Check every component the kit needs; exit 1 if anything is missing."""
+    from infra.toolchain import doctor as run_doctor
+
+    checks = run_doctor()
+    if as_json:
+        out.print_json(json.dumps([c.__dict__ for c in checks]))
+    else:
+        for c in checks:
+            if c.ok:
+                out.print(f"[green]OK[/]       {c.component:<17} {c.detail}")
+            else:
+                out.print(f"[red]MISSING[/]  {c.component:<17} {c.detail}; fix: {c.fix}")
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+def reap(stack_name: Annotated[str, typer.Option("--stack-name", "-s", help="only this stack")] = "") -> None:
+    """Panic button: remove containers and networks of stacks whose owning process is gone."""
+    from infra.reaper import reap as run_reap
+
+    report = run_reap(stack_name or None)
+    for line in report:
+        out.print(line)
+    if not report:
+        out.print("nothing to reap")
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning kit errors into one line and exit code 2."""
+    logging.basicConfig(level=os.environ.get("STACKDRILL_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        console.print("aborted")
+        sys.exit(130)
+    except ToolchainError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+    except StackdrillError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""ChaosProxy: Toxiproxy on the dependency edges, so latency and failures can be injected per edge."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from infra.components.common import StackContext, entry
+from infra.outputs import TIER_CHAOS
+from infra.resources import Backend, ContainerHandle
+from infra.specs import Attachment, ContainerSpec
+
+API_PORT = 8474
+
+
+@dataclass(frozen=True)
+class ProxyEdge:
+    """One Toxiproxy proxy: `name` listens on `listen_port` and forwards to `upstream`."""
+
+    name: str
+    edge: str
+    listen_port: int
+    upstream: str
+
+
+@dataclass(frozen=True)
+class ChaosProxyArgs:
+    """Inputs of a ChaosProxy."""
+
+    ctx: StackContext
+    proxies: tuple[ProxyEdge, ...]
+    zone: str
+
+
+class ChaosProxy(pulumi.ComponentResource):
+    """One Toxiproxy container on both networks, its API published on 127.0.0.1."""
+
+    containers: list[dict[str, Any]]
+    handle: ContainerHandle
+    host: str
+
+    def __init__(
+        self, name: str, args: ChaosProxyArgs, backend: Backend, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("stackdrill:index:ChaosProxy", name, None, opts)
+        ctx = args.ctx
+        self.host = ctx.name(TIER_CHAOS, 0)
+        config = [
+            {"name": p.name, "listen": f"0.0.0.0:{p.listen_port}", "upstream": p.upstream, "enabled": True}
+            for p in args.proxies
+        ]
+        networks = [ctx.front_network, ctx.back_network]
+        spec = ContainerSpec(
+            name=self.host,
+            image=ctx.image,
+            command=(
+                "toxiproxy-server",
+                "-host",
+                "0.0.0.0",
+                "-port",
+                str(API_PORT),
+                "-config",
+                "/etc/stackdrill/toxiproxy.json",
+            ),
+            labels=ctx.labels(TIER_CHAOS, 0, args.zone),
+            networks=tuple(Attachment(n, ()) for n in networks),
+            files={"/etc/stackdrill/toxiproxy.json": json.dumps(config, indent=2)},
+            publish=(API_PORT,),
+            health=ctx.http_health(API_PORT, "/version"),
+        )
+        self.handle = backend.container(spec, pulumi.ResourceOptions(parent=self))
+        self.containers = [entry(self.host, TIER_CHAOS, 0, args.zone, networks, role="chaos")]
+        self.register_outputs({"containers": self.containers})

@@ -1,0 +1,106 @@
+"""SentinelCluster: a Redis primary, its replicas, and Sentinels that fail over between them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from infra.components.common import StackContext, entry, render
+from infra.outputs import TIER_REDIS, TIER_SENTINEL
+from infra.resources import Backend, ContainerHandle
+from infra.specs import Attachment, ContainerSpec
+from infra.topology import Store
+
+MASTER_NAME = "sessions"
+SENTINEL_PORT = 26379
+REDIS_PORT = 6379
+
+
+@dataclass(frozen=True)
+class SentinelClusterArgs:
+    """Inputs of a SentinelCluster."""
+
+    ctx: StackContext
+    store: Store
+    zones: list[str]
+    password: pulumi.Output[str]
+
+
+class SentinelCluster(pulumi.ComponentResource):
+    """Redis nodes (node 0 starts as primary) and Sentinels monitoring them by hostname."""
+
+    containers: list[dict[str, Any]]
+    redis_names: list[str]
+    sentinel_names: list[str]
+    handles: list[ContainerHandle]
+
+    def __init__(
+        self, name: str, args: SentinelClusterArgs, backend: Backend, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("stackdrill:index:SentinelCluster", name, None, opts)
+        ctx, store = args.ctx, args.store
+        secret_env = args.password.apply(lambda pw: {"REDIS_PASSWORD": pw, "REDISCLI_AUTH": pw})
+        net = [ctx.back_network]
+        self.containers, self.handles = [], []
+        self.redis_names = [ctx.name(TIER_REDIS, i) for i in range(1 + store.replicas)]
+        primary = self.redis_names[0]
+        redis_res: list[pulumi.Resource] = []
+        for i, cname in enumerate(self.redis_names):
+            zone = args.zones[i % len(args.zones)]
+            conf = render("redis/redis.conf.j2", hostname=cname, primary=primary if i else "")
+            spec = ContainerSpec(
+                name=cname,
+                image=ctx.image,
+                command=(
+                    "sh",
+                    "-c",
+                    'exec redis-server /etc/stackdrill/redis.conf --requirepass "$REDIS_PASSWORD" '
+                    '--masterauth "$REDIS_PASSWORD"',
+                ),
+                labels=ctx.labels(TIER_REDIS, i, zone),
+                networks=(Attachment(ctx.back_network, ()),),
+                files={"/etc/stackdrill/redis.conf": conf, "/var/lib/stackdrill/.keep": ""},
+                health=ctx.health("redis-cli", "--no-auth-warning", "ping"),
+            )
+            handle = backend.container(spec, pulumi.ResourceOptions(parent=self), secret_env=secret_env)
+            redis_res.append(handle.resource)
+            self.handles.append(handle)
+            self.containers.append(
+                entry(cname, TIER_REDIS, i, zone, net, role="primary" if i == 0 else "replica")
+            )
+        self.sentinel_names = [ctx.name(TIER_SENTINEL, i) for i in range(store.sentinels)]
+        for i, cname in enumerate(self.sentinel_names):
+            zone = args.zones[i % len(args.zones)]
+            conf = render(
+                "redis/sentinel.conf.j2",
+                hostname=cname,
+                master=MASTER_NAME,
+                primary=primary,
+                quorum=store.quorum,
+                down_after_ms=store.down_after_ms,
+                failover_timeout_ms=store.failover_timeout_ms,
+            )
+            spec = ContainerSpec(
+                name=cname,
+                image=ctx.image,
+                command=(
+                    "sh",
+                    "-c",
+                    "cp /etc/stackdrill/sentinel.conf /var/lib/stackdrill/sentinel.conf && "
+                    f'printf "sentinel auth-pass {MASTER_NAME} %s\\n" "$REDIS_PASSWORD" '
+                    ">> /var/lib/stackdrill/sentinel.conf && "
+                    "exec redis-sentinel /var/lib/stackdrill/sentinel.conf",
+                ),
+                labels=ctx.labels(TIER_SENTINEL, i, zone),
+                networks=(Attachment(ctx.back_network, ()),),
+                files={"/etc/stackdrill/sentinel.conf": conf, "/var/lib/stackdrill/.keep": ""},
+                health=ctx.health("redis-cli", "-p", str(SENTINEL_PORT), "ping"),
+            )
+            handle = backend.container(
+                spec, pulumi.ResourceOptions(parent=self, depends_on=redis_res), secret_env=secret_env
+            )
+            self.handles.append(handle)
+            self.containers.append(entry(cname, TIER_SENTINEL, i, zone, net, role="sentinel"))
+        self.register_outputs({"containers": self.containers})

@@ -1,0 +1,73 @@
+"""ServiceTier: N replicas of one of our Python services (api, web, model, integration, status)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from infra.components.common import StackContext, entry
+from infra.resources import Backend, ContainerHandle
+from infra.specs import Attachment, ContainerSpec
+
+
+@dataclass(frozen=True)
+class ServiceTierArgs:
+    """Inputs of a ServiceTier."""
+
+    ctx: StackContext
+    tier: str
+    module: str
+    replicas: int
+    zones: list[str]
+    networks: list[str]
+    env: Callable[[int, str], dict[str, str]]
+    publish: tuple[int, ...] = ()
+    secret_env: pulumi.Input[dict[str, str]] | None = None
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+
+
+class ServiceTier(pulumi.ComponentResource):
+    """Replicas of one service, each a labelled container with a Docker health check."""
+
+    containers: list[dict[str, Any]]
+    handles: list[ContainerHandle]
+
+    def __init__(
+        self, name: str, args: ServiceTierArgs, backend: Backend, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("stackdrill:index:ServiceTier", name, None, opts)
+        ctx = args.ctx
+        self.containers = []
+        self.handles = []
+        for i in range(args.replicas):
+            zone = args.zones[i % len(args.zones)]
+            cname = ctx.name(args.tier, i)
+            env = {
+                "SD_ROLE": args.tier,
+                "SD_REPLICA": cname,
+                "SD_ZONE": zone,
+                "SD_PORT": str(ctx.port),
+                "PYTHONUNBUFFERED": "1",
+                **args.env(i, cname),
+            }
+            spec = ContainerSpec(
+                name=cname,
+                image=ctx.image,
+                command=("python3", "-m", args.module),
+                labels=ctx.labels(args.tier, i, zone),
+                networks=tuple(Attachment(n, (ctx.alias(args.tier),)) for n in args.networks),
+                env=env,
+                publish=args.publish,
+                health=ctx.http_health(ctx.port, "/healthz"),
+            )
+            handle = backend.container(
+                spec,
+                pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+                secret_env=args.secret_env,
+            )
+            self.handles.append(handle)
+            self.containers.append(entry(cname, args.tier, i, zone, args.networks))
+        self.register_outputs({"containers": self.containers})

@@ -1,0 +1,254 @@
+"""The one place on the infra side that talks to the Docker engine (Docker SDK)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import tarfile
+import time
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from infra.errors import StackError, ToolchainError
+from infra.outputs import LABEL_KIT, LABEL_STACK
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def client() -> docker.DockerClient:
+    """A Docker client for the engine named by DOCKER_HOST (or the local socket)."""
+    try:
+        c = docker.from_env(timeout=120)
+        c.ping()
+    except docker.errors.DockerException as exc:
+        raise ToolchainError(
+            "Docker engine not reachable (is dockerd running?); run `make setup` "
+            f"or start dockerd, then retry ({exc.__class__.__name__})"
+        ) from exc
+    return c
+
+
+def _tar(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    dirs = sorted(
+        {str(parent) for p in files for parent in PurePosixPath(p.lstrip("/")).parents} - {"."}
+    )
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for d in dirs:
+            dinfo = tarfile.TarInfo(d)
+            dinfo.type = tarfile.DIRTYPE
+            dinfo.mode = 0o755
+            dinfo.uid = dinfo.gid = 10001
+            tar.addfile(dinfo)
+        for path, content in sorted(files.items()):
+            data = content.encode()
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size = len(data)
+            info.mode = 0o644
+            info.uid = info.gid = 10001
+            info.mtime = int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def create_network(name: str, labels: dict[str, str]) -> str:
+    """Create a bridge network (or adopt an existing one with the same name); return its id."""
+    c = client()
+    for net in c.networks.list(names=[name]):
+        if net.name == name:
+            return str(net.id)
+    net = c.networks.create(name, driver="bridge", labels={**labels, LABEL_KIT: "1"})
+    return str(net.id)
+
+
+def remove_network(name: str) -> None:
+    """Remove a network by name; missing is fine."""
+    for net in client().networks.list(names=[name]):
+        if net.name != name:
+            continue
+        net.reload()
+        for cont in net.containers:
+            try:
+                net.disconnect(cont, force=True)
+            except docker.errors.APIError:
+                pass
+        try:
+            net.remove()
+        except docker.errors.NotFound:
+            pass
+
+
+def create_container(props: dict[str, Any]) -> dict[str, Any]:
+    """Create, configure and start a container from ContainerSpec props; return id and host ports."""
+    c = client()
+    name = props["name"]
+    remove_container(name)  # a leftover of a crashed run must not block the name
+    health = props.get("health")
+    healthcheck = None
+    if health:
+        healthcheck = {
+            "test": ["CMD", *health["test"]],
+            "interval": int(health["interval_ms"]) * 1_000_000,
+            "timeout": int(health["timeout_ms"]) * 1_000_000,
+            "retries": int(health["retries"]),
+            "start_period": int(health["start_period_ms"]) * 1_000_000,
+        }
+    networks = props["networks"]
+    first = networks[0]
+    publish = [int(p) for p in props["publish"]]  # numbers arrive as floats through the engine
+    host_config = c.api.create_host_config(
+        port_bindings={f"{p}/tcp": ("127.0.0.1", None) for p in publish},
+        cap_drop=["ALL"],
+        cap_add=props.get("cap_add") or None,
+        init=True,
+        security_opt=["no-new-privileges"],
+        restart_policy={"Name": "no"},
+    )
+    networking = c.api.create_networking_config(
+        {first["network"]: c.api.create_endpoint_config(aliases=first["aliases"] or None)}
+    )
+    try:
+        created = c.api.create_container(
+            image=props["image"],
+            command=props["command"],
+            name=name,
+            hostname=props.get("hostname") or name,
+            user=props["user"],
+            environment=props["env"],
+            labels=props["labels"] | {LABEL_KIT: "1"},
+            ports=[(p, "tcp") for p in publish],
+            host_config=host_config,
+            networking_config=networking,
+            healthcheck=healthcheck,
+        )
+        cid = created["Id"]
+        for att in networks[1:]:
+            c.api.connect_container_to_network(cid, att["network"], aliases=att["aliases"] or None)
+        if props["files"]:
+            c.api.put_archive(cid, "/", _tar(props["files"]))
+        c.api.start(cid)
+    except docker.errors.APIError as exc:
+        remove_container(name)
+        raise StackError(f"creating container {name} failed: {exc.explanation or exc}") from exc
+    return {"container_id": cid, "host_ports": host_ports(cid, publish)}
+
+
+def host_ports(container_id: str, ports: Iterable[int]) -> dict[str, int]:
+    """The 127.0.0.1 host ports Docker allocated for the container's published ports."""
+    wanted = list(ports)
+    if not wanted:
+        return {}
+    deadline = time.monotonic() + 10
+    while True:
+        info = client().api.inspect_container(container_id)
+        bound = info["NetworkSettings"]["Ports"] or {}
+        out: dict[str, int] = {}
+        for p in wanted:
+            binding = bound.get(f"{p}/tcp") or []
+            if binding and binding[0].get("HostPort"):
+                out[str(p)] = int(binding[0]["HostPort"])
+        if len(out) == len(wanted) or time.monotonic() > deadline:
+            return out
+        time.sleep(0.05)
+
+
+def remove_container(name_or_id: str) -> None:
+    """Force-remove a container and its anonymous volumes; missing is fine."""
+    try:
+        client().api.remove_container(name_or_id, force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if "already in progress" not in str(exc):
+            raise
+
+
+def container_exists(name_or_id: str) -> bool:
+    """Whether a container exists (in any state)."""
+    try:
+        client().api.inspect_container(name_or_id)
+        return True
+    except docker.errors.NotFound:
+        return False
+
+
+def stack_containers(stack: str) -> list[Container]:
+    """Every container labelled as part of this stack."""
+    return list(client().containers.list(all=True, filters={"label": f"{LABEL_STACK}={stack}"}))
+
+
+def health_of(stack: str) -> dict[str, str]:
+    """Container name -> health (`healthy`, `starting`, `unhealthy`, or the state if no check)."""
+    out: dict[str, str] = {}
+    for cont in client().api.containers(all=True, filters={"label": f"{LABEL_STACK}={stack}"}):
+        name = cont["Names"][0].lstrip("/")
+        status = cont.get("Status", "")
+        if cont["State"] != "running":
+            out[name] = cont["State"]
+        elif "(healthy)" in status:
+            out[name] = "healthy"
+        elif "(unhealthy)" in status:
+            out[name] = "unhealthy"
+        elif "health: starting" in status:
+            out[name] = "starting"
+        else:
+            out[name] = "running"
+    return out
+
+
+def kit_objects(label_filter: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Raw container and network summaries of everything carrying the kit label."""
+    flt = {"label": label_filter or f"{LABEL_KIT}=1"}
+    api = client().api
+    return api.containers(all=True, filters=flt), api.networks(filters=flt)
+
+
+def update_files(name: str, files: dict[str, str], reload_signal: str) -> None:
+    """Rewrite a running container's files and signal it to reload (HAProxy: SIGUSR2)."""
+    api = client().api
+    try:
+        api.put_archive(name, "/", _tar(files))
+        api.kill(name, signal=reload_signal)
+    except docker.errors.APIError as exc:
+        raise StackError(f"reloading {name} failed: {exc.explanation or exc}") from exc
+
+
+def image_exists(tag: str) -> bool:
+    """Whether an image with this tag is present locally."""
+    try:
+        client().images.get(tag)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def build_image(context: Path, tag: str, buildargs: dict[str, str]) -> None:
+    """Build an image from a local context with no network."""
+    try:
+        client().images.build(
+            path=str(context), tag=tag, buildargs=buildargs, rm=True, network_mode="none", pull=False
+        )
+    except docker.errors.BuildError as exc:
+        lines = [str(x.get("stream", x.get("error", ""))).strip() for x in exc.build_log]
+        raise StackError(f"building {tag} failed: {' | '.join(l for l in lines if l)[-400:]}") from exc
+
+
+def remove_images(prefix: str = "stackdrill/") -> list[str]:
+    """Remove every image whose tag starts with prefix; return the tags removed."""
+    removed = []
+    for image in client().images.list():
+        for tag in image.tags:
+            if tag.startswith(prefix):
+                try:
+                    client().images.remove(tag, force=True)
+                    removed.append(tag)
+                except docker.errors.APIError:
+                    pass
+    return removed

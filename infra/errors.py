@@ -1,0 +1,52 @@
+"""Every error stackdrill raises, under one root.
+
+    StackdrillError
+    +-- TopologyError      bad topology input, raised before anything is created
+    +-- ScenarioError      bad scenario or fault spec, raised before the stack is touched
+    +-- ToolchainError     Docker, Pulumi or Toxiproxy missing or unusable (message holds the fix)
+    +-- StackError         a stack could not be brought up, read or torn down
+    +-- FaultError         a fault could not be applied or did not take effect (.fault, .target)
+    |   +-- RevertError    a fault could not be reverted (.fault, .target)
+    +-- SLOViolation       a path missed its SLO; also an AssertionError so pytest reports a failure
+
+Messages say what went wrong, where, the bad value, and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class StackdrillError(Exception):
+    """Root of every error the kit raises on purpose."""
+
+
+class TopologyError(StackdrillError):
+    """The topology is invalid; nothing has been created."""
+
+
+class ScenarioError(StackdrillError):
+    """A scenario, fault name, target or parameter is invalid; the stack was not touched."""
+
+
+class ToolchainError(StackdrillError):
+    """A tool the kit needs is missing or not running; the message says how to fix it."""
+
+
+class StackError(StackdrillError):
+    """A stack operation (up, down, read outputs) failed."""
+
+
+class FaultError(StackdrillError):
+    """A fault could not be applied, or did not take effect."""
+
+    def __init__(self, message: str, *, fault: str = "", target: str = "") -> None:
+        super().__init__(message)
+        self.fault = fault
+        self.target = target
+
+
+class RevertError(FaultError):
+    """A fault could not be reverted; the journal keeps it for `stackdrill reap`."""
+
+
+class SLOViolation(StackdrillError, AssertionError):
+    """A traffic path missed its SLO in a window."""

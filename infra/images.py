@@ -1,0 +1,87 @@
+"""The service image: a wheelhouse built on the host, our services and Toxiproxy on the base image.
+
+Tagged by a hash of everything that goes in, so it is rebuilt only when something changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+from infra import docker_backend
+from infra.errors import ToolchainError
+from infra.toolchain import ROOT, base_image_tag, cache_dir, toxiproxy_binary
+
+log = logging.getLogger(__name__)
+SERVICES = ROOT / "services"
+
+
+def service_requirements() -> list[str]:
+    """The pinned `services` extra of pyproject.toml: what the services import."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return list(data["project"]["optional-dependencies"]["services"])
+
+
+def wheelhouse() -> Path:
+    """Site-packages for the image (CPython 3.11, manylinux), built once per requirement set."""
+    reqs = service_requirements()
+    digest = hashlib.sha256("\n".join(reqs).encode()).hexdigest()[:12]
+    target = cache_dir() / "pydeps" / digest
+    if (target / ".complete").exists():
+        return target
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    cmd = [
+        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+        "--target", str(tmp), "--only-binary=:all:", "--platform", "manylinux2014_x86_64",
+        "--python-version", "3.11.2", "--implementation", "cp", "--abi", "cp311", *reqs,
+    ]  # fmt: skip
+    log.info("building the service wheelhouse: %s", " ".join(reqs))
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ToolchainError(f"building the service wheelhouse failed (is PyPI reachable?): {proc.stderr[-300:]}")
+    (tmp / ".complete").touch()
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+def _tree_hash(root: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def app_image() -> str:
+    """Build (if needed) and return the tag of the service image."""
+    base = base_image_tag()
+    tox = toxiproxy_binary()
+    if not tox.exists():
+        raise ToolchainError(f"Toxiproxy binary {tox} missing; fix: make setup")
+    deps = wheelhouse()
+    h = hashlib.sha256()
+    for part in (base, deps.name, _tree_hash(SERVICES), str(tox.stat().st_size)):
+        h.update(part.encode())
+    tag = f"stackdrill/app:{h.hexdigest()[:12]}"
+    if docker_backend.image_exists(tag):
+        return tag
+    if not docker_backend.image_exists(base):
+        raise ToolchainError(f"base image {base} not found; fix: make setup (or set BASE_IMAGE)")
+    with tempfile.TemporaryDirectory(prefix="stackdrill-image-") as tmp:
+        ctx = Path(tmp)
+        shutil.copytree(deps, ctx / "pydeps", ignore=shutil.ignore_patterns(".complete"))
+        shutil.copytree(SERVICES, ctx / "services", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy2(tox, ctx / "toxiproxy-server")
+        shutil.copy2(SERVICES / "images" / "Dockerfile", ctx / "Dockerfile")
+        log.info("building %s on %s", tag, base)
+        docker_backend.build_image(ctx, tag, {"BASE_IMAGE": base})
+    return tag

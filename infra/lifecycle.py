@@ -1,0 +1,203 @@
+"""Stack lifecycle through the Pulumi Automation API: inline program, local file backend.
+
+`up` returns only when every container is healthy and both edge endpoints answer;
+`down` destroys the stack and sweeps anything labelled with its name that is left.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import requests
+from pulumi import automation as auto
+
+from infra import docker_backend, outputs as O
+from infra.errors import StackError, ToolchainError
+from infra.program import ProgramArgs, build
+from infra.resources import select_backend
+from infra.toolchain import bin_dir, engine_env, pulumi_binary, state_dir
+from infra.topology import Topology
+from infra.wait import wait_until
+
+log = logging.getLogger(__name__)
+PROJECT = "stackdrill"
+PARALLEL = 64
+
+# (operation, resource name, finished?) -> None
+ProgressFn = Callable[[str, str, bool], None]
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """A deployed stack as the test side sees it: its outputs."""
+
+    name: str
+    outputs: dict[str, Any]
+
+    @property
+    def edges(self) -> list[str]:
+        """Both edge endpoints (http://127.0.0.1:port)."""
+        return list(self.outputs[O.EDGES])
+
+    @property
+    def containers(self) -> list[dict[str, Any]]:
+        """Every container with tier, replica, zone and role."""
+        return list(self.outputs[O.CONTAINERS])
+
+
+def _check_name(name: str) -> None:
+    if not name or not all(c.isalnum() or c == "-" for c in name) or not name[0].isalpha() or len(name) > 24:
+        raise StackError(
+            f"invalid stack name {name!r}: use 1-24 letters, digits and '-', starting with a letter"
+        )
+
+
+class StackManager:
+    """Up, down, outputs and status of one named stack."""
+
+    def __init__(self, name: str, *, owner_pid: int = 0) -> None:
+        _check_name(name)
+        self.name = name
+        self.owner_pid = str(owner_pid)
+        self.workdir = state_dir() / "workspaces" / name
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.backend_dir = state_dir() / "backend"
+        self.backend_dir.mkdir(parents=True, exist_ok=True)
+
+    def _stack(self, program: Callable[[], None] | None) -> auto.Stack:
+        binary = pulumi_binary()
+        if binary is None:
+            raise ToolchainError("Pulumi CLI not found; fix: make setup (builds it offline)")
+        env = engine_env()
+        os.environ.update(env)  # the inline program's language server runs in this process
+        settings = auto.ProjectSettings(
+            name=PROJECT,
+            runtime="python",
+            backend=auto.ProjectBackend(url=f"file://{self.backend_dir}"),
+        )
+        opts = auto.LocalWorkspaceOptions(
+            work_dir=str(self.workdir),
+            pulumi_home=env["PULUMI_HOME"],
+            env_vars=env,
+            secrets_provider="passphrase",
+            project_settings=settings,
+            pulumi_command=auto.PulumiCommand(root=str(Path(binary).resolve().parent.parent), skip_version_check=True),
+        )
+        try:
+            return auto.create_or_select_stack(self.name, PROJECT, program or (lambda: None), opts=opts)
+        except auto.errors.CommandError as exc:
+            raise StackError(f"cannot open Pulumi stack {self.name}: {str(exc)[-300:]}") from exc
+
+    def exists(self) -> bool:
+        """Whether the stack has deployed resources in the backend."""
+        stack = self._stack(None)
+        try:
+            return bool(stack.outputs())
+        except auto.errors.CommandError:
+            return False
+
+    def up(self, topo: Topology, image: str, progress: ProgressFn | None = None) -> StackInfo:
+        """Create or update the stack; wait until every container is healthy and both edges answer."""
+        backend = select_backend()
+        args = ProgramArgs(stack=self.name, image=image, owner_pid=self.owner_pid, backend=backend)
+
+        def program() -> None:
+            password = pulumi.Config("stackdrill").require_secret("redisPassword")
+            build(topo, args, password)
+
+        stack = self._stack(program)
+        config = stack.get_all_config()
+        if "stackdrill:redisPassword" not in config:
+            stack.set_config("stackdrill:redisPassword", auto.ConfigValue(secrets.token_urlsafe(24), secret=True))
+        try:
+            stack.up(parallel=PARALLEL, on_event=_event_sink(progress), color="never", suppress_progress=True)
+        except auto.errors.CommandError as exc:
+            raise StackError(f"pulumi up of stack {self.name} failed: {_tail(exc)}") from exc
+        info = self.info()
+        self.wait_ready(info)
+        return info
+
+    def info(self) -> StackInfo:
+        """The stack's outputs; raises StackError if it is not deployed."""
+        stack = self._stack(None)
+        outs = {k: v.value for k, v in stack.outputs().items()}
+        if not outs:
+            raise StackError(f"stack {self.name} is not deployed; run: stackdrill up --stack-name {self.name}")
+        return StackInfo(self.name, outs)
+
+    def wait_ready(self, info: StackInfo, timeout_s: float = 120) -> None:
+        """Wait until every container reports healthy and both edges serve the API and web paths."""
+        names = {c[O.C_NAME] for c in info.containers}
+
+        def all_healthy() -> tuple[bool, dict[str, str]]:
+            health = docker_backend.health_of(self.name)
+            bad = {n: health.get(n, "missing") for n in names if health.get(n) != "healthy"}
+            return not bad, bad
+
+        wait_until(all_healthy, what=f"every container of {self.name} to be healthy", timeout_s=timeout_s,
+                   hint=f"docker logs <container>; stackdrill status --stack-name {self.name}")
+
+        def edges_answer() -> tuple[bool, list[str]]:
+            seen = []
+            for edge in info.edges:
+                web = requests.get(f"{edge}/", timeout=3)
+                api = requests.post(f"{edge}/v1/complete", json={"prompt": "ready?"}, timeout=3)
+                seen.append(f"{edge}: web {web.status_code}, api {api.status_code}")
+                if web.status_code != 200 or api.status_code != 200 or api.json().get("fallback"):
+                    return False, seen
+            return True, seen
+
+        wait_until(edges_answer, what="both edge endpoints to answer", timeout_s=timeout_s / 2)
+
+    def down(self, progress: ProgressFn | None = None) -> None:
+        """Destroy the stack, remove it from the backend, and sweep labelled leftovers."""
+        stack = self._stack(None)
+        try:
+            stack.destroy(parallel=PARALLEL, on_event=_event_sink(progress), color="never", suppress_progress=True)
+            stack.workspace.remove_stack(self.name)
+        except auto.errors.CommandError as exc:
+            log.warning("pulumi destroy of %s failed, sweeping by label: %s", self.name, _tail(exc))
+        sweep_stack(self.name)
+
+
+def sweep_stack(name: str) -> tuple[int, int]:
+    """Remove every container and network labelled with this stack; return the counts."""
+    containers, networks = docker_backend.kit_objects(f"{O.LABEL_STACK}={name}")
+    for c in containers:
+        docker_backend.remove_container(c["Id"])
+    for n in networks:
+        docker_backend.remove_network(n["Name"])
+    return len(containers), len(networks)
+
+
+def _tail(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    lines = [line for line in text if line.strip() and "stderr:" not in line]
+    return " | ".join(lines[-4:])[-600:]
+
+
+def _event_sink(progress: ProgressFn | None) -> Callable[[auto.events.EngineEvent], None] | None:
+    if progress is None:
+        return None
+
+    def on_event(event: auto.events.EngineEvent) -> None:
+        if event.resource_pre_event and event.resource_pre_event.metadata:
+            md = event.resource_pre_event.metadata
+            if md.type.startswith("pulumi-python:dynamic") or md.type.startswith("docker:"):
+                progress(str(md.op.value if hasattr(md.op, "value") else md.op), md.urn.split("::")[-1], False)
+        elif event.res_outputs_event and event.res_outputs_event.metadata:
+            md = event.res_outputs_event.metadata
+            if md.type.startswith("pulumi-python:dynamic") or md.type.startswith("docker:"):
+                progress(str(md.op.value if hasattr(md.op, "value") else md.op), md.urn.split("::")[-1], True)
+
+    return on_event
+
+
+__all__ = ["StackInfo", "StackManager", "bin_dir", "sweep_stack"]

@@ -1,0 +1,62 @@
+"""Names of the stack outputs, defined once; the Pulumi program writes them, the test side reads them.
+
+Shape of the outputs of a deployed stack:
+
+    stack:          "default"
+    edges:          ["http://127.0.0.1:41001", "http://127.0.0.1:41002"]   # the two edge HAProxies
+    status_url:     "http://127.0.0.1:41003"                                # status page service
+    toxiproxy_url:  "http://127.0.0.1:41004"                                # chaos proxy API
+    lb_stats:       {"edge-0": "http://127.0.0.1:41005", ...}              # HAProxy stats (CSV at ;csv)
+    networks:       {"front": "sd-default-front", "back": "sd-default-back"}
+    containers:     [ {name, tier, replica, zone, role, networks}, ... ]
+    edges_proxied:  {"web_api": ["web_api"], "api_model": ["api_model"],
+                     "api_redis": ["api_redis_0", "api_redis_1"], "api_integration": ["api_integration"]}
+    topology:       the validated topology as a plain dict
+"""
+
+from __future__ import annotations
+
+STACK = "stack"
+EDGES = "edges"
+STATUS_URL = "status_url"
+TOXIPROXY_URL = "toxiproxy_url"
+LB_STATS = "lb_stats"
+NETWORKS = "networks"
+CONTAINERS = "containers"
+EDGES_PROXIED = "edges_proxied"
+TOPOLOGY = "topology"
+
+# Keys of one entry of CONTAINERS.
+C_NAME = "name"
+C_TIER = "tier"
+C_REPLICA = "replica"
+C_ZONE = "zone"
+C_ROLE = "role"
+C_NETWORKS = "networks"
+
+# Docker labels on every object the kit creates.
+LABEL_STACK = "stackdrill.stack"
+LABEL_TIER = "stackdrill.tier"
+LABEL_REPLICA = "stackdrill.replica"
+LABEL_ZONE = "stackdrill.zone"
+LABEL_OWNER_PID = "stackdrill.owner_pid"
+LABEL_KIT = "stackdrill.kit"
+
+# Tier names.
+TIER_EDGE = "edge"
+TIER_WEB = "web"
+TIER_API = "api"
+TIER_API_LB = "api_lb"
+TIER_MODEL = "model"
+TIER_MODEL_LB = "model_lb"
+TIER_INTEGRATION = "integration"
+TIER_STATUS = "status"
+TIER_REDIS = "redis"
+TIER_SENTINEL = "sentinel"
+TIER_CHAOS = "chaos"
+
+# Dependency edges carried by the chaos proxy.
+EDGE_WEB_API = "web_api"
+EDGE_API_MODEL = "api_model"
+EDGE_API_REDIS = "api_redis"
+EDGE_API_INTEGRATION = "api_integration"

@@ -1,0 +1,295 @@
+"""The Pulumi program: one replica stack from a validated topology.
+
+Run inline by the Automation API (infra/lifecycle.py) or as a normal Pulumi project
+(infra/__main__.py). Exports the outputs named in infra/outputs.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from infra import outputs as O
+from infra.components.chaos_proxy import ChaosProxy, ChaosProxyArgs, ProxyEdge
+from infra.components.common import StackContext
+from infra.components.load_balancer import STATS_PORT, LoadBalancer, LoadBalancerArgs, Route
+from infra.components.networks import StackNetworks
+from infra.components.sentinel_cluster import (
+    MASTER_NAME,
+    REDIS_PORT,
+    SENTINEL_PORT,
+    SentinelCluster,
+    SentinelClusterArgs,
+)
+from infra.components.service_tier import ServiceTier, ServiceTierArgs
+from infra.resources import Backend
+from infra.topology import Topology
+
+PORT_WEB_API = 18000
+PORT_API_MODEL = 18001
+PORT_API_INTEGRATION = 18003
+PORT_API_REDIS_BASE = 18100
+ADMIN_PORT = 9901
+
+
+@dataclass(frozen=True)
+class ProgramArgs:
+    """Everything the program needs besides the topology."""
+
+    stack: str
+    image: str
+    owner_pid: str
+    backend: Backend
+
+
+def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> dict[str, Any]:
+    """Declare every resource of the stack; return (and export) the stack outputs."""
+    nets = StackNetworks("networks", args.stack, args.owner_pid, args.backend)
+    ctx = StackContext(
+        stack=args.stack,
+        image=args.image,
+        owner_pid=args.owner_pid,
+        healthcheck=topo.healthcheck,
+        port=topo.service_port,
+        front_network=nets.front_name,
+        back_network=nets.back_name,
+    )
+    after_nets = nets.resources
+    zones = topo.zones
+    port = topo.service_port
+    chaos_host = ctx.name(O.TIER_CHAOS, 0)
+    res = topo.api.resilience
+
+    store = SentinelCluster(
+        "store",
+        SentinelClusterArgs(ctx=ctx, store=topo.store, zones=zones, password=password),
+        args.backend,
+        pulumi.ResourceOptions(depends_on=after_nets),
+    )
+    redis_proxies = tuple(
+        ProxyEdge(f"{O.EDGE_API_REDIS}_{i}", O.EDGE_API_REDIS, PORT_API_REDIS_BASE + i, f"{name}:{REDIS_PORT}")
+        for i, name in enumerate(store.redis_names)
+    )
+    proxies = (
+        ProxyEdge(O.EDGE_WEB_API, O.EDGE_WEB_API, PORT_WEB_API, f"{ctx.alias(O.TIER_API_LB)}:{port}"),
+        ProxyEdge(O.EDGE_API_MODEL, O.EDGE_API_MODEL, PORT_API_MODEL, f"{ctx.alias(O.TIER_MODEL_LB)}:{port}"),
+        ProxyEdge(
+            O.EDGE_API_INTEGRATION,
+            O.EDGE_API_INTEGRATION,
+            PORT_API_INTEGRATION,
+            f"{ctx.alias(O.TIER_INTEGRATION)}:{port}",
+        ),
+        *redis_proxies,
+    )
+    chaos = ChaosProxy(
+        "chaos",
+        ChaosProxyArgs(ctx=ctx, proxies=proxies, zone=zones[0]),
+        args.backend,
+        pulumi.ResourceOptions(depends_on=after_nets),
+    )
+
+    model = ServiceTier(
+        "model",
+        ServiceTierArgs(
+            ctx=ctx,
+            tier=O.TIER_MODEL,
+            module="services.app.model",
+            replicas=topo.model.replicas,
+            zones=zones,
+            networks=[nets.back_name],
+            env=lambda i, n: {
+                "SD_LATENCY_MS": str(topo.model.latency_ms),
+                "SD_JITTER_MS": str(topo.model.jitter_ms),
+            },
+            depends_on=after_nets,
+        ),
+        args.backend,
+    )
+    integration = ServiceTier(
+        "integration",
+        ServiceTierArgs(
+            ctx=ctx,
+            tier=O.TIER_INTEGRATION,
+            module="services.app.integration",
+            replicas=topo.integration.replicas,
+            zones=zones,
+            networks=[nets.back_name],
+            env=lambda i, n: {},
+            depends_on=after_nets,
+        ),
+        args.backend,
+    )
+    sentinels = ",".join(f"{s}:{SENTINEL_PORT}" for s in store.sentinel_names)
+    addr_map = ",".join(
+        f"{name}:{REDIS_PORT}={chaos_host}:{p.listen_port}"
+        for name, p in zip(store.redis_names, redis_proxies, strict=True)
+    )
+    api = ServiceTier(
+        "api",
+        ServiceTierArgs(
+            ctx=ctx,
+            tier=O.TIER_API,
+            module="services.app.api",
+            replicas=topo.api.replicas,
+            zones=zones,
+            networks=[nets.back_name],
+            env=lambda i, n: {
+                "SD_PROFILE": res.profile,
+                "SD_MODEL_URL": f"http://{chaos_host}:{PORT_API_MODEL}",
+                "SD_INTEGRATION_URL": f"http://{chaos_host}:{PORT_API_INTEGRATION}",
+                "SD_SENTINELS": sentinels,
+                "SD_SENTINEL_MASTER": MASTER_NAME,
+                "SD_REDIS_ADDR_MAP": addr_map,
+                "SD_MODEL_TIMEOUT_MS": str(res.model_timeout_ms),
+                "SD_STORE_TIMEOUT_MS": str(res.store_timeout_ms),
+                "SD_INTEGRATION_TIMEOUT_MS": str(res.integration_timeout_ms),
+                "SD_RETRY_ATTEMPTS": str(res.retry_attempts),
+                "SD_BREAKER_FAILURES": str(res.breaker_failures),
+                "SD_BREAKER_RESET_S": str(res.breaker_reset_s),
+                "SD_BULKHEAD_MODEL": str(res.bulkhead_model),
+                "SD_BULKHEAD_STORE": str(res.bulkhead_store),
+                "SD_NAIVE_WORKERS": str(res.naive_workers),
+            },
+            secret_env=password.apply(lambda pw: {"SD_REDIS_PASSWORD": pw}),
+            depends_on=after_nets,
+        ),
+        args.backend,
+    )
+    web = ServiceTier(
+        "web",
+        ServiceTierArgs(
+            ctx=ctx,
+            tier=O.TIER_WEB,
+            module="services.app.web",
+            replicas=topo.web.replicas,
+            zones=zones,
+            networks=[nets.front_name],
+            env=lambda i, n: {
+                "SD_API_URL": f"http://{chaos_host}:{PORT_WEB_API}",
+                "SD_API_TIMEOUT_MS": str(res.web_api_timeout_ms),
+                "SD_PROFILE": res.profile,
+            },
+            depends_on=after_nets,
+        ),
+        args.backend,
+    )
+    api_names = [c[O.C_NAME] for c in api.containers]
+    web_names = [c[O.C_NAME] for c in web.containers]
+    model_names = [c[O.C_NAME] for c in model.containers]
+    lb_common = {"ctx": ctx, "zones": zones}
+    edge = LoadBalancer(
+        "edge",
+        LoadBalancerArgs(
+            tier=O.TIER_EDGE,
+            settings=topo.edge,
+            networks=[nets.front_name, nets.back_name],
+            backends={"api": api_names, "web": web_names},
+            default_backend="web",
+            routes=(Route("/v1/", "api"),),
+            publish_service=True,
+            depends_on=[*after_nets, *(h.resource for h in api.handles + web.handles)],
+            **lb_common,  # type: ignore[arg-type]
+        ),
+        args.backend,
+    )
+    api_lb = LoadBalancer(
+        "api-lb",
+        LoadBalancerArgs(
+            tier=O.TIER_API_LB,
+            settings=topo.api_lb,
+            networks=[nets.back_name],
+            backends={"api": api_names},
+            default_backend="api",
+            depends_on=[*after_nets, *(h.resource for h in api.handles)],
+            **lb_common,  # type: ignore[arg-type]
+        ),
+        args.backend,
+    )
+    model_lb = LoadBalancer(
+        "model-lb",
+        LoadBalancerArgs(
+            tier=O.TIER_MODEL_LB,
+            settings=topo.model_lb,
+            networks=[nets.back_name],
+            backends={"model": model_names},
+            default_backend="model",
+            depends_on=[*after_nets, *(h.resource for h in model.handles)],
+            **lb_common,  # type: ignore[arg-type]
+        ),
+        args.backend,
+    )
+    components = {
+        "web": [f"http://{n}:{port}/healthz" for n in web_names],
+        "api": [f"http://{n}:{port}/healthz" for n in api_names],
+        "model": [f"http://{n}:{port}/healthz" for n in model_names],
+        "edge": [f"http://{c[O.C_NAME]}:{port}/lb-health" for c in edge.containers],
+        "store": [f"http://{n}:{port}/readyz#store" for n in api_names],
+        "integration": [f"http://{n}:{port}/readyz#integration" for n in api_names],
+    }
+    status = ServiceTier(
+        "status",
+        ServiceTierArgs(
+            ctx=ctx,
+            tier=O.TIER_STATUS,
+            module="services.app.status",
+            replicas=1,
+            zones=zones,
+            networks=[nets.front_name, nets.back_name],
+            env=lambda i, n: {
+                "SD_POLL_INTERVAL_S": str(topo.status.poll_interval_s),
+                "SD_CHECK_TIMEOUT_MS": str(topo.status.check_timeout_ms),
+                "SD_STATUS_MODE": topo.status.mode,
+                "SD_COMPONENTS": json.dumps(components),
+            },
+            publish=(port,),
+            depends_on=after_nets,
+        ),
+        args.backend,
+    )
+
+    containers = [
+        *edge.containers,
+        *web.containers,
+        *api_lb.containers,
+        *api.containers,
+        *model_lb.containers,
+        *model.containers,
+        *integration.containers,
+        *status.containers,
+        *store.containers,
+        *chaos.containers,
+    ]
+    key = str(port)
+    lb_handles = {
+        f"{lb.containers[i][O.C_NAME]}": lb.handles[i].host_ports
+        for lb in (edge, api_lb, model_lb)
+        for i in range(len(lb.handles))
+    }
+    result: dict[str, Any] = {
+        O.STACK: args.stack,
+        O.EDGES: pulumi.Output.all(*(h.host_ports for h in edge.handles)).apply(
+            lambda ports: [f"http://127.0.0.1:{p[key]}" for p in ports]
+        ),
+        O.STATUS_URL: status.handles[0].host_ports.apply(lambda p: f"http://127.0.0.1:{p[key]}"),
+        O.TOXIPROXY_URL: chaos.handle.host_ports.apply(lambda p: f"http://127.0.0.1:{p[str(8474)]}"),
+        O.LB_STATS: pulumi.Output.all(**lb_handles).apply(
+            lambda m: {n: f"http://127.0.0.1:{p[str(STATS_PORT)]}" for n, p in m.items()}
+        ),
+        O.NETWORKS: {"front": nets.front_name, "back": nets.back_name},
+        O.CONTAINERS: containers,
+        O.EDGES_PROXIED: {
+            O.EDGE_WEB_API: [O.EDGE_WEB_API],
+            O.EDGE_API_MODEL: [O.EDGE_API_MODEL],
+            O.EDGE_API_INTEGRATION: [O.EDGE_API_INTEGRATION],
+            O.EDGE_API_REDIS: [p.name for p in redis_proxies],
+        },
+        O.TOPOLOGY: topo.to_dict(),
+        "backend": args.backend.kind,
+        "admin_port": ADMIN_PORT,
+    }
+    for k, v in result.items():
+        pulumi.export(k, v)
+    return result

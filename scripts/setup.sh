@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# stackdrill set-up: one idempotent step per call, one progress line per step.
+# Usage: scripts/setup.sh docker|python|pulumi|toxiproxy|base-image|all
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="${STACKDRILL_STATE:-$ROOT/.state}"
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/stackdrill"
+PULUMI_VERSION="$(grep -oE 'github.com/pulumi/pulumi/pkg/v3 v[0-9.]+' "$ROOT/tools/pulumi-cli/go.mod" | head -1 | cut -d' ' -f2)"
+TOXIPROXY_VERSION="v2.12.0"
+PY="${PYTHON:-python3}"
+mkdir -p "$STATE/bin" "$CACHE"
+[ -n "$PULUMI_VERSION" ] || { echo "[setup] cannot read the Pulumi version from tools/pulumi-cli/go.mod" >&2; exit 1; }
+
+say() { printf '[setup] %-11s %s\n' "$1" "$2"; }
+die() { printf '[setup] %-11s FAILED: %s\n' "$1" "$2" >&2; exit 1; }
+now() { date +%s.%N; }
+took() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
+
+need_root() {
+    [ "$(id -u)" = 0 ] || die "$1" "needs root to run apt-get/dockerd; run as root or install $2 yourself"
+}
+
+apt_install() {
+    local step="$1"; shift
+    need_root "$step" "$*"
+    command -v apt-get >/dev/null || die "$step" "apt-get not found; install $* with your package manager"
+    if [ ! -f "$STATE/apt-updated" ]; then
+        apt-get update -qq >"$STATE/apt.log" 2>&1 || die "$step" "apt-get update failed (see $STATE/apt.log)"
+        touch "$STATE/apt-updated"
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >>"$STATE/apt.log" 2>&1 \
+        || die "$step" "apt-get install $* failed (see $STATE/apt.log)"
+}
+
+step_docker() {
+    local t0; t0="$(now)"
+    if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
+        say docker "installing docker.io and debootstrap from Debian"
+        apt_install docker "docker.io" "debootstrap"
+    fi
+    if docker info >/dev/null 2>&1; then
+        say docker "already running (engine $(docker version -f '{{.Server.Version}}' 2>/dev/null))"
+        return
+    fi
+    need_root docker "a running Docker engine"
+    # A dockerd killed with its session leaves pid files behind; dockerd refuses to start over them.
+    for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+        if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; then
+            rm -f "$pidfile"
+        fi
+    done
+    say docker "starting dockerd (log: $STATE/dockerd.log)"
+    nohup setsid dockerd >"$STATE/dockerd.log" 2>&1 </dev/null &
+    for _ in $(seq 1 120); do
+        if docker info >/dev/null 2>&1; then
+            say docker "started engine $(docker version -f '{{.Server.Version}}') in $(took "$t0")"
+            return
+        fi
+        sleep 0.5
+    done
+    tail -5 "$STATE/dockerd.log" >&2 || true
+    die docker "dockerd did not answer within 60 s (see $STATE/dockerd.log)"
+}
+
+step_python() {
+    local t0 stamp; t0="$(now)"
+    stamp="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
+    if [ -x "$ROOT/.venv/bin/python" ] && [ "$(cat "$ROOT/.venv/.stackdrill-stamp" 2>/dev/null)" = "$stamp" ]; then
+        say python "already done (.venv matches pyproject.toml)"
+        return
+    fi
+    command -v "$PY" >/dev/null || die python "$PY not found; install Python >= 3.11"
+    [ -x "$ROOT/.venv/bin/python" ] || "$PY" -m venv "$ROOT/.venv" || die python "python3 -m venv failed; apt-get install python3-venv"
+    "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check -e "$ROOT[dev,services]" \
+        || die python "pip install failed (is PyPI reachable?)"
+    echo "$stamp" >"$ROOT/.venv/.stackdrill-stamp"
+    say python "installed .venv with stackdrill[dev,services] in $(took "$t0")"
+}
+
+step_pulumi() {
+    local t0 dest; t0="$(now)"
+    dest="$CACHE/pulumi/$PULUMI_VERSION/bin"
+    mkdir -p "$dest"
+    # Dynamic providers: the engine runs this plugin; it must use the kit's interpreter.
+    cat >"$STATE/bin/pulumi-resource-pulumi-python" <<SCRIPT
+#!/bin/sh
+exec "$ROOT/.venv/bin/python" -u -m pulumi.dynamic "\$@"
+SCRIPT
+    chmod +x "$STATE/bin/pulumi-resource-pulumi-python"
+    if command -v pulumi >/dev/null 2>&1 && [ -z "${STACKDRILL_BUILD_PULUMI:-}" ]; then
+        ln -sf "$(command -v pulumi)" "$STATE/bin/pulumi"
+        say pulumi "using pulumi on PATH ($(pulumi version))"
+        return
+    fi
+    if [ -x "$dest/pulumi" ]; then
+        ln -sf "$dest/pulumi" "$STATE/bin/pulumi"
+        say pulumi "already built ($PULUMI_VERSION in $dest)"
+        return
+    fi
+    command -v go >/dev/null || die pulumi "go not found; install Go >= 1.25 (or put a pulumi $PULUMI_VERSION CLI on PATH)"
+    say pulumi "building Pulumi CLI $PULUMI_VERSION from the Go module proxy (first time: about 6 min, 3 GiB of Go caches)"
+    (cd "$ROOT/tools/pulumi-cli" && GOFLAGS=-mod=mod go build -o "$dest/pulumi.tmp" \
+        -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" \
+        github.com/pulumi/pulumi/pkg/v3/cmd/pulumi) >"$STATE/pulumi-build.log" 2>&1 \
+        || die pulumi "go build failed (see $STATE/pulumi-build.log)"
+    mv "$dest/pulumi.tmp" "$dest/pulumi"
+    ln -sf "$dest/pulumi" "$STATE/bin/pulumi"
+    say pulumi "built $PULUMI_VERSION in $(took "$t0")"
+}
+
+step_toxiproxy() {
+    local t0 dest; t0="$(now)"
+    dest="$CACHE/toxiproxy/$TOXIPROXY_VERSION"
+    if [ -x "$dest/toxiproxy-server" ]; then
+        say toxiproxy "already built ($TOXIPROXY_VERSION in $dest)"
+        return
+    fi
+    command -v go >/dev/null || die toxiproxy "go not found; install Go >= 1.22"
+    mkdir -p "$dest"
+    say toxiproxy "building Toxiproxy $TOXIPROXY_VERSION from the Go module proxy"
+    GOBIN="$dest" CGO_ENABLED=0 go install \
+        -ldflags "-X github.com/Shopify/toxiproxy/v2.Version=${TOXIPROXY_VERSION#v}" \
+        "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION" >"$STATE/toxiproxy-build.log" 2>&1 \
+        || die toxiproxy "go install failed (see $STATE/toxiproxy-build.log)"
+    mv "$dest/server" "$dest/toxiproxy-server"
+    say toxiproxy "built $TOXIPROXY_VERSION in $(took "$t0")"
+}
+
+step_base_image() {
+    local t0 tag pkgs mirror rootfs; t0="$(now)"
+    docker info >/dev/null 2>&1 || die base-image "Docker engine not running; run: make setup"
+    if [ -n "${BASE_IMAGE:-}" ]; then
+        say base-image "using BASE_IMAGE=$BASE_IMAGE"
+        return
+    fi
+    tag="stackdrill/base:$(sha256sum <"$ROOT/services/images/base-packages.txt" | cut -c1-12)"
+    if docker image inspect "$tag" >/dev/null 2>&1; then
+        say base-image "already built ($tag)"
+        echo "$tag" >"$STATE/base-image"
+        return
+    fi
+    command -v debootstrap >/dev/null || apt_install base-image debootstrap
+    need_root base-image "debootstrap"
+    pkgs="$(grep -v '^\s*#' "$ROOT/services/images/base-packages.txt" | grep -v '^\s*$' | paste -sd, -)"
+    mirror="$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)"
+    mirror="${mirror:-http://deb.debian.org/debian}"
+    rootfs="$STATE/rootfs"
+    rm -rf "$rootfs"
+    say base-image "debootstrap bookworm (minbase + $pkgs) from $mirror"
+    debootstrap --variant=minbase --include="$pkgs" bookworm "$rootfs" "$mirror" >"$STATE/debootstrap.log" 2>&1 \
+        || die base-image "debootstrap failed (see $STATE/debootstrap.log)"
+    # Services run as this unprivileged user.
+    chroot "$rootfs" useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    tar -C "$rootfs" -c . | docker import \
+        --change 'ENV LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'LABEL stackdrill.kit=base' - "$tag" >/dev/null \
+        || die base-image "docker import failed"
+    rm -rf "$rootfs"
+    echo "$tag" >"$STATE/base-image"
+    say base-image "built $tag in $(took "$t0")"
+}
+
+case "${1:-all}" in
+    docker) step_docker ;;
+    python) step_python ;;
+    pulumi) step_pulumi ;;
+    toxiproxy) step_toxiproxy ;;
+    base-image) step_base_image ;;
+    all) step_docker; step_python; step_pulumi; step_toxiproxy; step_base_image ;;
+    *) die setup "unknown step '$1' (docker|python|pulumi|toxiproxy|base-image|all)" ;;
+esac

@@ -1,0 +1,125 @@
+"""Pulumi mock tests: the program's resource graph, identical through both resource backends."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from typing import Any
+
+import pulumi
+import pytest
+
+from infra import outputs as O
+from infra import topology
+from infra.program import ProgramArgs, build
+from infra.resources import DynamicBackend, PulumiDockerBackend
+
+_ports = itertools.count(41000)
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Records every resource; fakes the host ports Docker would allocate."""
+
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.resources.append(args)
+        outs = dict(args.inputs)
+        if args.typ == "pulumi-python:dynamic/docker:Container":
+            outs["host_ports"] = {str(int(p)): next(_ports) for p in outs["publish"]}
+        if args.typ == "docker:index/container:Container":
+            outs["ports"] = [dict(p, external=next(_ports)) for p in outs.get("ports", [])]
+        return f"{args.name}-id", outs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        return {}
+
+
+def _graph(mocks: RecordingMocks) -> dict[str, dict[str, str]]:
+    """Container/network name -> its labels, whatever the backend's input shape."""
+    graph: dict[str, dict[str, str]] = {}
+    for r in mocks.resources:
+        inputs = r.inputs
+        if r.typ.startswith("pulumi-python:dynamic/docker:"):
+            graph[inputs["name"]] = dict(inputs["labels"])
+        elif r.typ in ("docker:index/container:Container", "docker:index/network:Network"):
+            graph[inputs["name"]] = {lab["label"]: lab["value"] for lab in inputs.get("labels", [])}
+    return graph
+
+
+def _deploy(backend: Any, topo_name: str = "default") -> tuple[RecordingMocks, dict[str, Any]]:
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, preview=False)
+    topo = topology.load(topo_name)
+    result: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def run() -> pulumi.Output[Any]:
+        outs = build(
+            topo,
+            ProgramArgs(stack="unit", image="stackdrill/app:test", owner_pid="0", backend=backend),
+            pulumi.Output.secret("s3cret"),
+        )
+        return pulumi.Output.all(outs[O.EDGES], outs[O.STATUS_URL]).apply(
+            lambda v: result.update(edges=v[0], status=v[1], containers=outs[O.CONTAINERS])
+        )
+
+    run()
+    return mocks, result
+
+
+def test_default_topology_graph() -> None:
+    mocks, result = _deploy(DynamicBackend())
+    graph = _graph(mocks)
+    tiers = Counter(labels[O.LABEL_TIER] for labels in graph.values())
+    assert tiers == {
+        "edge": 2, "web": 2, "api": 3, "api_lb": 2, "model": 2, "model_lb": 2, "integration": 1,
+        "status": 1, "redis": 2, "sentinel": 3, "chaos": 1, "network-front": 1, "network-back": 1,
+    }  # fmt: skip
+    for name, labels in graph.items():
+        assert name.startswith("sd-unit-"), name
+        assert labels[O.LABEL_STACK] == "unit"
+    assert len(result["edges"]) == 2 and all(e.startswith("http://127.0.0.1:") for e in result["edges"])
+    assert len({e for e in result["edges"]}) == 2
+    assert result["status"].startswith("http://127.0.0.1:")
+
+
+def test_both_backends_give_the_same_graph() -> None:
+    dyn, _ = _deploy(DynamicBackend())
+    native, _ = _deploy(PulumiDockerBackend())
+    assert _graph(dyn) == _graph(native)
+
+
+def test_components_parent_their_containers() -> None:
+    mocks, _ = _deploy(DynamicBackend())
+    comps = {r.name for r in mocks.resources if r.typ.startswith("stackdrill:index:")}
+    assert {"edge", "api", "web", "model", "store", "chaos", "networks"} <= comps
+
+
+def test_redis_password_is_never_plain_in_inputs() -> None:
+    mocks, _ = _deploy(DynamicBackend())
+    for r in mocks.resources:
+        assert "s3cret" not in repr({k: v for k, v in r.inputs.items() if k != "secret_env"}), r.name
+
+
+def test_published_ports_only_on_edges_status_chaos_and_lb_stats() -> None:
+    mocks, _ = _deploy(DynamicBackend())
+    published = {
+        r.inputs["name"]: tuple(int(p) for p in r.inputs["publish"])
+        for r in mocks.resources
+        if r.typ == "pulumi-python:dynamic/docker:Container" and r.inputs.get("publish")
+    }
+    assert published["sd-unit-edge-0"] == (8080, 8404)
+    assert published["sd-unit-status-0"] == (8080,)
+    assert published["sd-unit-chaos-0"] == (8474,)
+    assert "sd-unit-api-0" not in published
+
+
+@pytest.mark.parametrize("name", ["minimal", "ha"])
+def test_shipped_topologies_build(name: str) -> None:
+    mocks, result = _deploy(DynamicBackend(), name)
+    topo = topology.load(name)
+    assert len(result["edges"]) == topo.edge.replicas
+    apis = [c for c in result["containers"] if c[O.C_TIER] == "api"]
+    assert len(apis) == topo.api.replicas

@@ -1,0 +1,80 @@
+"""Topology validation: one test per rule, each checking the one-line message."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra import topology
+from infra.errors import TopologyError
+
+
+def _error(data: object) -> str:
+    with pytest.raises(TopologyError) as info:
+        topology.parse(data, source="t.yaml")
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_shipped_topologies_are_valid() -> None:
+    assert set(topology.builtin_names()) >= {"default", "minimal", "ha"}
+    default = topology.load("default")
+    assert (default.edge.replicas, default.web.replicas, default.api.replicas) == (2, 2, 3)
+    assert default.api.resilience.profile == "protected"
+    minimal = topology.load("minimal")
+    assert minimal.api.replicas == minimal.web.replicas == minimal.edge.replicas == 1
+
+
+def test_unknown_key_names_key_and_allowed_keys() -> None:
+    msg = _error({"api": {"replica": 3}})
+    assert "unknown key 'api.replica'" in msg and "replicas" in msg
+
+
+def test_zero_replicas() -> None:
+    assert (
+        _error({"api": {"replicas": 0}})
+        == "t.yaml: api.replicas = 0 is out of range; it must be >= 1"
+    )
+
+
+def test_negative_timeout() -> None:
+    msg = _error({"edge": {"timeout_server_ms": -5}})
+    assert msg == "t.yaml: edge.timeout_server_ms = -5 is out of range; it must be > 0"
+
+
+def test_unknown_profile() -> None:
+    msg = _error({"api": {"resilience": {"profile": "yolo"}}})
+    assert (
+        "api.resilience.profile = 'yolo' is not allowed" in msg and "'protected' or 'naive'" in msg
+    )
+
+
+def test_non_integer_port() -> None:
+    assert (
+        _error({"service_port": "http"})
+        == "t.yaml: service_port = 'http' is not an integer; give a whole number"
+    )
+
+
+def test_privileged_port_refused() -> None:
+    assert "service_port = 80 is out of range; it must be >= 1024" in _error({"service_port": 80})
+
+
+def test_quorum_above_sentinels() -> None:
+    assert "store.quorum 4 > store.sentinels 3" in _error({"store": {"quorum": 4}})
+
+
+def test_not_a_mapping() -> None:
+    assert "must be a mapping" in _error(["api"])
+
+
+def test_unknown_topology_name_lists_the_shipped_ones() -> None:
+    with pytest.raises(
+        TopologyError, match="unknown topology 'nope'; use one of default, ha, minimal"
+    ):
+        topology.load("nope")
+
+
+def test_zones_round_robin() -> None:
+    topo = topology.parse({"zones": ["a", "b"]})
+    assert [topo.zone_of(i) for i in range(3)] == ["a", "b", "a"]

@@ -19,11 +19,11 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from infra import outputs as O
-from infra.errors import StackdrillError, ToolchainError
+from infra.errors import ScenarioError, StackdrillError, ToolchainError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Prove a service topology survives failure.")
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Prove a service topology survives failure.")
+console = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 TopologyOpt = Annotated[str, typer.Option("--topology", "-t", help="topology name (default, minimal, ha) or Pulumi.<name>.yaml path")]
 StackOpt = Annotated[str, typer.Option("--stack-name", "-s", help="stack name; containers are prefixed sd-<name>-")]
@@ -139,19 +139,91 @@ def doctor(as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def reap(stack_name: Annotated[str, typer.Option("--stack-name", "-s", help="only this stack")] = "") -> None:
-    """Panic button: remove containers and networks of stacks whose owning process is gone."""
+def reap(
+    stack_name: Annotated[str, typer.Option("--stack-name", "-s", help="only this stack (reverts its faults)")] = "",
+    remove: Annotated[bool, typer.Option("--remove", help="with --stack-name: also tear that stack down")] = False,
+) -> None:
+    """Panic button: revert faults left by dead runs, remove stacks whose owning process is gone."""
     from infra.reaper import reap as run_reap
 
-    report = run_reap(stack_name or None)
+    report: list[str] = []
+    if stack_name and not remove:
+        from failover_tests.reap import reap_faults
+        from infra.lifecycle import StackManager
+
+        report += reap_faults(StackManager(stack_name).info().outputs)
+    report += run_reap(stack_name if remove else None)
     for line in report:
         out.print(line)
     if not report:
         out.print("nothing to reap")
 
 
+@app.command("fault")
+def fault_cmd(
+    name: Annotated[str, typer.Argument(help="fault name, or `list` for the catalog")],
+    target: Annotated[str, typer.Option("--target", help="tier, replica (api-2), selector (zone=a) or edge")] = "",
+    stack_name: StackOpt = "default",
+    duration: Annotated[float, typer.Option("--duration", help="seconds to hold the fault")] = 10.0,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="K=V, repeatable")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="seed for random targets")] = None,
+) -> None:
+    """Apply one fault for a duration, then revert it (Ctrl-C or SIGTERM reverts early)."""
+    import random
+    import threading
+
+    from failover_tests.faults import REGISTRY, fault_class
+
+    if name == "list":
+        table = Table(title="fault catalog")
+        for col in ("fault", "family", "on", "parameters", "what it does"):
+            table.add_column(col)
+        for fname, cls in sorted(REGISTRY.items()):
+            params = ", ".join(
+                f"{p.name}" + ("" if p.default is not None and p.default.__class__ is not object else "*")
+                + (f"={p.default}" if p.default.__class__ is not object else "")
+                for p in cls.params
+            )
+            table.add_row(fname, cls.family, cls.on, params or "-", cls.summary)
+        out.print(table)
+        return
+    values: dict[str, str] = {}
+    for item in param or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ScenarioError(f"--param {item!r}: use K=V, e.g. --param latency_ms=500")
+        values[key] = value
+    cls = fault_class(name)
+    from failover_tests.faults.base import validate_params
+
+    validate_params(name, values)  # bad input fails before the stack is touched
+    if not target:
+        raise ScenarioError(f"fault {name}: --target is required (a tier, a replica such as api-2, zone=a, or an edge)")
+    from failover_tests.env import fault_env
+    from failover_tests.reap import reap_faults
+    from infra.lifecycle import StackManager
+
+    outputs = StackManager(stack_name).info().outputs
+    seed = seed if seed is not None else random.randrange(1 << 30)
+    fault = cls(fault_env(outputs), target, values, rng=random.Random(seed))  # resolves the target
+    for line in reap_faults(outputs):
+        console.print(f"reap: {line}")
+    stop = threading.Event()
+    console.print(f"applying {fault.label} for {duration:.0f} s via {fault.mechanism} (seed {seed})")
+    with fault:
+        console.print(f"[yellow]{fault.label} in effect[/]; Ctrl-C reverts early")
+        stop.wait(duration)
+    console.print(f"[green]{fault.label} reverted[/]")
+
+
 def main() -> None:
     """Entry point: run the CLI, turning kit errors into one line and exit code 2."""
+    import signal
+
+    def _term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # unwinds context managers, so faults revert and stacks clean up
+
+    signal.signal(signal.SIGTERM, _term)
     logging.basicConfig(level=os.environ.get("STACKDRILL_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
     try:
         code = app(standalone_mode=False)

@@ -1,0 +1,120 @@
+"""The one place on the fault side that talks to the Docker engine (Docker SDK)."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+import docker
+import docker.errors
+
+from infra.errors import FaultError, ToolchainError
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def client() -> docker.DockerClient:
+    """A Docker client (DOCKER_HOST or the local socket)."""
+    try:
+        c = docker.from_env(timeout=60)
+        c.ping()
+    except docker.errors.DockerException as exc:
+        raise ToolchainError(f"Docker engine not reachable; run `make setup` ({exc.__class__.__name__})") from exc
+    return c
+
+
+def inspect(name: str) -> dict[str, Any]:
+    """Raw `docker inspect` of a container."""
+    try:
+        return dict(client().api.inspect_container(name))
+    except docker.errors.NotFound as exc:
+        raise FaultError(f"container {name} does not exist", target=name) from exc
+
+
+def state(name: str) -> str:
+    """running, paused, exited, created, ... of a container."""
+    st = inspect(name)["State"]
+    return "paused" if st.get("Paused") else str(st["Status"])
+
+
+def kill(name: str, signal: str = "SIGKILL") -> None:
+    """Send a signal (default SIGKILL) to the container's main process."""
+    client().api.kill(name, signal=signal)
+
+
+def stop(name: str, timeout_s: int = 10) -> None:
+    """Stop gracefully: SIGTERM, then SIGKILL after timeout_s."""
+    client().api.stop(name, timeout=timeout_s)
+
+
+def start(name: str) -> None:
+    """Start a stopped container (no-op if running)."""
+    if state(name) != "running":
+        client().api.start(name)
+
+
+def restart(name: str, timeout_s: int = 10) -> None:
+    """Graceful restart."""
+    client().api.restart(name, timeout=timeout_s)
+
+
+def pause(name: str) -> None:
+    """Freeze every process of the container (cgroup freezer)."""
+    client().api.pause(name)
+
+
+def unpause(name: str) -> None:
+    """Thaw a paused container (no-op if not paused)."""
+    if state(name) == "paused":
+        client().api.unpause(name)
+
+
+def update_resources(name: str, *, cpu_quota: int | None = None, cpu_period: int | None = None,
+                     mem_limit: int | None = None, memswap_limit: int | None = None) -> None:
+    """`docker update` of CPU quota/period and memory limits."""
+    kwargs: dict[str, Any] = {}
+    if cpu_quota is not None:
+        kwargs["cpu_quota"] = cpu_quota
+    if cpu_period is not None:
+        kwargs["cpu_period"] = cpu_period
+    if mem_limit is not None:
+        kwargs["mem_limit"] = mem_limit
+    if memswap_limit is not None:
+        kwargs["memswap_limit"] = memswap_limit
+    client().api.update_container(name, **kwargs)
+
+
+def networks_of(name: str) -> dict[str, list[str]]:
+    """Network name -> this container's aliases on it."""
+    nets = inspect(name)["NetworkSettings"]["Networks"] or {}
+    return {n: list(v.get("Aliases") or []) for n, v in nets.items()}
+
+
+def disconnect(name: str, network: str) -> None:
+    """Detach a container from a network."""
+    client().api.disconnect_container_from_network(name, network, force=True)
+
+
+def connect(name: str, network: str, aliases: list[str]) -> None:
+    """Attach a container to a network with these aliases (no-op if attached)."""
+    if network in networks_of(name):
+        return
+    aliases = [a for a in aliases if a != inspect(name)["Id"][:12]]
+    client().api.connect_container_to_network(name, network, aliases=aliases or None)
+
+
+def exec_run(name: str, cmd: list[str], timeout_s: int = 10) -> tuple[int, str]:
+    """Run a command inside a running container; return (exit code, output)."""
+    wrapped = ["timeout", str(timeout_s), *cmd]
+    try:
+        result = client().containers.get(name).exec_run(wrapped, demux=False)
+    except docker.errors.APIError as exc:
+        raise FaultError(f"exec in {name} failed: {exc.explanation or exc}", target=name) from exc
+    return int(result.exit_code or 0), (result.output or b"").decode(errors="replace")
+
+
+def containers_with_label(label: str) -> list[dict[str, Any]]:
+    """Raw summaries of containers carrying a label (key=value)."""
+    return list(client().api.containers(all=True, filters={"label": label}))

@@ -1,0 +1,101 @@
+"""Application faults in our own services: HTTP errors, aborted connections, delays.
+
+Toxiproxy works at TCP level and cannot return HTTP errors; our services carry a fault
+middleware switched through an admin endpoint bound to 127.0.0.1 inside each container,
+which only the kit reaches (through `docker exec`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from infra import outputs as O
+from infra.errors import FaultError
+from failover_tests import docker_actions as dk
+from failover_tests.faults.base import REQUIRED, Fault, Param, register
+
+SERVICE_TIERS = frozenset({O.TIER_API, O.TIER_WEB, O.TIER_MODEL, O.TIER_INTEGRATION, O.TIER_STATUS})
+_PATHS = Param("paths", str, "", "comma-separated path prefixes (empty: every path)")
+_RATE = Param("rate", float, 1.0, "fraction of requests affected", minimum=0.0, maximum=1.0)
+
+
+class AppFault(Fault):
+    """A fault set through the service's admin endpoint."""
+
+    family = "application"
+    tiers = SERVICE_TIERS
+    mechanism = "the service's admin endpoint (PUT /fault on 127.0.0.1 inside the container, via docker exec)"
+
+    def body(self) -> dict[str, Any]:
+        """The PUT /fault body."""
+        raise NotImplementedError
+
+    def _full_body(self) -> dict[str, Any]:
+        body = {"kind": self.name, "rate": float(self.values["rate"]), **self.body()}
+        paths = [p.strip() for p in str(self.values.get("paths", "")).split(",") if p.strip()]
+        if paths:
+            body["paths"] = paths
+        return body
+
+    def _admin(self, name: str, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        cmd = ["curl", "-sS", "-X", method, f"http://127.0.0.1:{self.env.admin_port}/fault"]
+        if body is not None:
+            cmd += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
+        code, out = dk.exec_run(name, cmd)
+        if code != 0:
+            raise FaultError(f"admin endpoint of {name}: curl exit {code}: {out.strip()[:200]}", fault=self.name, target=name)
+        try:
+            return dict(json.loads(out)) if out.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise FaultError(f"admin endpoint of {name} answered {out[:200]!r}", fault=self.name, target=name) from exc
+
+    def act(self, name: str) -> None:
+        self._admin(name, "PUT", self._full_body())
+
+    def took_effect(self, name: str) -> bool:
+        current = self._admin(name, "GET").get("fault") or {}
+        return current.get("kind") == self.name
+
+    def undo(self, name: str, saved: dict[str, Any]) -> None:
+        if dk.state(name) == "running":
+            self._admin(name, "DELETE")
+
+    def undone(self, name: str, saved: dict[str, Any]) -> bool:
+        return dk.state(name) != "running" or not self._admin(name, "GET").get("fault")
+
+
+@register
+class HttpError(AppFault):
+    """Answer a fraction of requests with an HTTP error status."""
+
+    name = "http_error"
+    summary = "answer a fraction of requests with an HTTP error"
+    params = (Param("status", int, 503, "HTTP status to return", minimum=400, maximum=599), _RATE, _PATHS)
+
+    def body(self) -> dict[str, Any]:
+        return {"status": int(self.values["status"])}
+
+
+@register
+class Abort(AppFault):
+    """Close a fraction of connections without answering."""
+
+    name = "abort"
+    summary = "close a fraction of connections without a response"
+    params = (_RATE, _PATHS)
+
+    def body(self) -> dict[str, Any]:
+        return {}
+
+
+@register
+class Delay(AppFault):
+    """Delay a fraction of requests inside the service."""
+
+    name = "delay"
+    summary = "delay a fraction of requests inside the service"
+    params = (Param("delay_ms", int, REQUIRED, "added delay in ms", minimum=0), _RATE, _PATHS)
+
+    def body(self) -> dict[str, Any]:
+        return {"delay_ms": int(self.values["delay_ms"])}

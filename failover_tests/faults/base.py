@@ -1,0 +1,302 @@
+"""The fault base class, its parameters, and the registry of fault names.
+
+A fault records its settings when constructed, takes effect in `apply()` (journal first, then
+the action, then a check that it took effect) and is undone by `revert()`, which is idempotent.
+As a context manager it reverts on every exit path, and undoes partial work if `apply()` fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, Literal
+
+from infra.errors import FaultError, RevertError, ScenarioError
+from failover_tests.journal import Entry, Journal
+from failover_tests.targets import EdgeTarget, Inventory, Target, describe
+
+log = logging.getLogger(__name__)
+REQUIRED: Any = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a fault: name, type, default (or REQUIRED), allowed range, help."""
+
+    name: str
+    kind: type
+    default: Any = REQUIRED
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def coerce(self, fault: str, value: Any) -> Any:
+        """Convert and check a value; raise ScenarioError naming the fault, parameter and value."""
+        where = f"fault {fault}: {self.name} = {value!r}"
+        try:
+            if self.kind is bool and isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                out: Any = value.lower() in ("true", "1", "yes")
+            elif self.kind is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            else:
+                out = self.kind(value)
+        except (TypeError, ValueError) as exc:
+            raise ScenarioError(f"{where} is not a valid {self.kind.__name__}") from exc
+        if self.minimum is not None and out < self.minimum:
+            raise ScenarioError(f"{where} is too small; it must be >= {self.minimum}")
+        if self.maximum is not None and out > self.maximum:
+            raise ScenarioError(f"{where} is too large; it must be <= {self.maximum}")
+        if self.choices and out not in self.choices:
+            raise ScenarioError(f"{where} is not allowed; use one of {', '.join(self.choices)}")
+        return out
+
+
+@dataclass(frozen=True)
+class FaultEnv:
+    """What faults act on: the stack's inventory, its chaos proxy, its journal."""
+
+    stack: str
+    inventory: Inventory
+    toxiproxy_url: str
+    journal: Journal
+    admin_port: int = 9901
+
+
+REGISTRY: dict[str, type[Fault]] = {}
+
+
+def register(cls: type[Fault]) -> type[Fault]:
+    """Class decorator: add a fault to the registry under its snake_case name."""
+    if cls.name in REGISTRY:
+        raise RuntimeError(f"fault name {cls.name} registered twice")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def fault_class(name: str) -> type[Fault]:
+    """The fault registered under a name; raises ScenarioError listing the catalog."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ScenarioError(f"unknown fault '{name}'; known faults: {', '.join(sorted(REGISTRY))}") from None
+
+
+def validate_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Check parameters against a fault's declaration; returns them with defaults filled in."""
+    cls = fault_class(name)
+    declared = {p.name: p for p in cls.params}
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        listed = ", ".join(declared) or "none"
+        raise ScenarioError(f"fault {name}: unknown parameter '{unknown[0]}'; parameters: {listed}")
+    out: dict[str, Any] = {}
+    for p in cls.params:
+        if p.name in params:
+            out[p.name] = p.coerce(name, params[p.name])
+        elif p.default is REQUIRED:
+            raise ScenarioError(f"fault {name}: missing parameter '{p.name}' ({p.help})")
+        else:
+            out[p.name] = p.default
+    return out
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout_s: float = 10.0) -> bool:
+    """Poll a condition until true or the deadline; return whether it came true."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if check():
+            return True
+        if time.monotonic() > deadline:
+            log.warning("gave up waiting for %s after %.1f s", what, timeout_s)
+            return False
+        time.sleep(0.1)
+
+
+class Fault(ABC):
+    """One fault on one or more targets (containers, or a dependency edge)."""
+
+    name: ClassVar[str]
+    family: ClassVar[str]
+    summary: ClassVar[str]
+    mechanism: ClassVar[str]
+    on: ClassVar[Literal["container", "edge"]] = "container"
+    params: ClassVar[tuple[Param, ...]] = ()
+    tiers: ClassVar[frozenset[str] | None] = None  # tiers it may target (None: any)
+
+    def __init__(
+        self,
+        env: FaultEnv,
+        target: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.env = env
+        self.selector = target
+        self.values = validate_params(self.name, params or {})
+        self.targets: list[Target] = []
+        self.edge: EdgeTarget | None = None
+        if self.on == "edge":
+            self.edge = env.inventory.resolve_edge(target)
+        else:
+            self.targets = env.inventory.resolve(target, rng)
+            if self.tiers is not None:
+                bad = [t.short for t in self.targets if t.tier not in self.tiers]
+                if bad:
+                    raise ScenarioError(
+                        f"fault {self.name} cannot target {', '.join(bad)}; it works on tiers {', '.join(sorted(self.tiers))}"
+                    )
+        self.id = f"{self.name}-{uuid.uuid4().hex[:8]}"
+        self.saved: dict[str, Any] = {}
+        self.applied_to: list[str] = []
+        self.active = False
+        self.applied_at_s: float | None = None
+        self.reverted_at_s: float | None = None
+
+    # -- what subclasses implement -------------------------------------------------------
+    def save(self, name: str) -> dict[str, Any]:
+        """State to remember before acting on one target (for revert); default none."""
+        return {}
+
+    @abstractmethod
+    def act(self, name: str) -> None:
+        """Make the fault take effect on one target."""
+
+    @abstractmethod
+    def took_effect(self, name: str) -> bool:
+        """Whether the fault is in effect on one target."""
+
+    @abstractmethod
+    def undo(self, name: str, saved: dict[str, Any]) -> None:
+        """Revert the fault on one target; must be harmless if it is not in effect."""
+
+    def undone(self, name: str, saved: dict[str, Any]) -> bool:
+        """Whether the target is back to its steady state."""
+        return not self.took_effect(name)
+
+    # -- the life cycle --------------------------------------------------------------------
+    @property
+    def target_names(self) -> list[str]:
+        """Container names, or proxy names for an edge fault."""
+        return list(self.edge.proxies) if self.edge else [t.name for t in self.targets]
+
+    @property
+    def label(self) -> str:
+        """`kill(api-2)`, used in reports and SLO messages."""
+        what = self.edge.short if self.edge else describe(self.targets)
+        return f"{self.name}({what})"
+
+    def describe(self) -> dict[str, Any]:
+        """Plain description for reports and the journal."""
+        return {
+            "fault": self.name,
+            "label": self.label,
+            "targets": self.target_names,
+            "params": self.values,
+            "mechanism": self.mechanism,
+        }
+
+    def _entry(self) -> Entry:
+        import os
+
+        return Entry(
+            id=self.id,
+            fault=self.name,
+            selector=self.selector,
+            targets=self.target_names,
+            params=self.values,
+            saved=self.saved,
+            pid=os.getpid(),
+            applied_at=time.time(),
+        )
+
+    def apply(self) -> None:
+        """Take effect on every target; on failure undo what was done and raise FaultError."""
+        if self.active:
+            return
+        try:
+            for name in self.target_names:
+                self.saved[name] = self.save(name)
+            self.env.journal.record(self._entry())
+            self.active = True
+            for name in self.target_names:
+                self.applied_to.append(name)
+                self.act(name)
+            for name in self.target_names:
+                if not wait_for(lambda n=name: self.took_effect(n), f"{self.label} on {name}"):
+                    raise FaultError(
+                        f"{self.label} did not take effect on {name} (mechanism: {self.mechanism})",
+                        fault=self.name,
+                        target=name,
+                    )
+        except BaseException:
+            self.revert()
+            raise
+        self.applied_at_s = time.monotonic()
+        log.info("applied %s via %s", self.label, self.mechanism)
+
+    def revert(self) -> None:
+        """Undo the fault on every target it reached; harmless when called twice."""
+        if not self.active:
+            return
+        errors = []
+        for name in reversed(self.applied_to):
+            try:
+                self.undo(name, self.saved.get(name, {}))
+                if not wait_for(lambda n=name: self.undone(n, self.saved.get(n, {})), f"revert of {self.label} on {name}", 30):
+                    errors.append(f"{name}: still faulty after revert")
+            except Exception as exc:  # noqa: BLE001 - every target gets its chance
+                errors.append(f"{name}: {exc}")
+        if errors:
+            raise RevertError(
+                f"reverting {self.label} failed: {'; '.join(errors)}; the journal keeps it, run: stackdrill reap",
+                fault=self.name,
+                target=",".join(self.applied_to),
+            )
+        self.active = False
+        self.env.journal.remove(self.id)
+        self.reverted_at_s = time.monotonic()
+        log.info("reverted %s", self.label)
+
+    def __enter__(self) -> Fault:
+        self.apply()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.revert()
+
+    def hold(self, duration_s: float, stop: threading.Event | None = None) -> None:
+        """Apply, keep the fault for duration_s (or until `stop` is set), then revert."""
+        with self:
+            (stop or threading.Event()).wait(duration_s)
+
+    @classmethod
+    def restore(cls, env: FaultEnv, entry: Entry) -> Fault:
+        """Rebuild a journaled fault so that it can be reverted by another process."""
+        inst = cls.__new__(cls)
+        inst.env = env
+        inst.selector = entry.selector
+        inst.values = dict(entry.params)
+        inst.targets = [t for t in (env.inventory.by_name(n) for n in entry.targets) if t is not None]
+        inst.edge = EdgeTarget(entry.selector, tuple(entry.targets)) if cls.on == "edge" else None
+        if cls.on == "container" and not inst.targets:
+            inst.targets = [Target(n, "?", 0, "?", "?") for n in entry.targets]
+        inst.id = entry.id
+        inst.saved = dict(entry.saved)
+        inst.applied_to = list(entry.targets)
+        inst.active = True
+        inst.applied_at_s = None
+        inst.reverted_at_s = None
+        return inst

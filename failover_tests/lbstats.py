@@ -1,0 +1,27 @@
+"""HAProxy's view of its backends, read from the stats page each LB publishes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import requests
+
+
+def server_states(stats_url: str, timeout_s: float = 2.0) -> dict[str, dict[str, str]]:
+    """backend -> server -> status (UP, DOWN, MAINT, `UP 1/2`, ...), from `;csv`."""
+    resp = requests.get(f"{stats_url}/stats;csv", timeout=timeout_s)
+    resp.raise_for_status()
+    text = resp.text.lstrip("# ")
+    out: dict[str, dict[str, str]] = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        server = row.get("svname", "")
+        if server in ("FRONTEND", "BACKEND"):
+            continue
+        out.setdefault(row["pxname"], {})[server] = row.get("status", "")
+    return out
+
+
+def is_up(status: str) -> bool:
+    """Whether HAProxy routes to a server in this state (`UP`, `UP 1/2`, `no check`)."""
+    return status.startswith("UP") or status == "no check"

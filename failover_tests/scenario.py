@@ -1,0 +1,316 @@
+"""Scenarios: steady state, fault, observation, revert, steady state again, judged against SLOs.
+
+A scenario is data (a pydantic model, so YAML and Python share one validated form) and one
+engine runs it: traffic starts, the steady state is observed, the fault is applied and held,
+reverted, the recovery is observed, and the records are judged. Bad scenarios fail on load,
+before any stack is touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from infra.errors import ScenarioError
+from failover_tests.faults import validate_params
+from failover_tests.report import ScenarioResult
+from failover_tests.slo import SLO, Check, Verdict, evaluate, windows_around
+from failover_tests.traffic import PathSpec, default_paths
+
+log = logging.getLogger(__name__)
+PATHS = {p.name: p for p in default_paths()}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FaultSpec(_Model):
+    """Which fault, on which target, with which parameters."""
+
+    name: str
+    target: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known(self) -> FaultSpec:
+        validate_params(self.name, self.params)
+        return self
+
+
+class TrafficSpec(_Model):
+    """Open-loop traffic during the whole scenario."""
+
+    rate_per_s: float = Field(10.0, gt=0, le=500)
+    paths: list[str] = Field(default_factory=lambda: list(PATHS))
+    timeout_s: float = Field(3.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _known_paths(self) -> TrafficSpec:
+        for p in self.paths:
+            if p not in PATHS:
+                raise ValueError(f"unknown path '{p}'; paths: {', '.join(PATHS)}")
+        return self
+
+
+class SLOSpec(_Model):
+    """An SLO of one path in some windows (before, during, after)."""
+
+    path: str
+    windows: list[Literal["before", "during", "after"]] = Field(
+        default_factory=lambda: ["before", "during", "after"]
+    )
+    min_success: float | None = Field(None, ge=0, le=1)
+    max_p50_ms: float | None = Field(None, ge=0)
+    max_p99_ms: float | None = Field(None, ge=0)
+    max_consecutive_failures: int | None = Field(None, ge=0)
+    max_recovery_s: float | None = Field(None, ge=0)
+    allow_fallback: bool = True
+
+    def to_slo(self) -> SLO:
+        """The library SLO."""
+        return SLO(
+            path=self.path,
+            window=tuple(self.windows),
+            min_success=self.min_success,
+            max_p50_ms=self.max_p50_ms,
+            max_p99_ms=self.max_p99_ms,
+            max_consecutive_failures=self.max_consecutive_failures,
+            max_recovery_s=self.max_recovery_s,
+            allow_fallback=self.allow_fallback,
+        )
+
+
+class LBExpectation(_Model):
+    """The LBs of a tier must mark the fault's targets down while it lasts, and up again after."""
+
+    lb: str = "edge"
+    backend: str = "be_api"
+    within_s: float = Field(5.0, gt=0)
+    rejoin_within_s: float = Field(15.0, gt=0)
+
+
+class StatusExpectation(_Model):
+    """The status page must show a component in a state during the fault, and recover after."""
+
+    component: str
+    during: Literal["degraded", "outage", "operational"] = "degraded"
+    within_s: float = Field(10.0, gt=0)
+    recover_within_s: float = Field(15.0, gt=0)
+
+
+class Scenario(_Model):
+    """One drill."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    description: str = ""
+    destructive: bool = True
+    steady_state_s: float = Field(3.0, ge=0.5, le=120)
+    fault: FaultSpec | None = None
+    duration_s: float = Field(10.0, gt=0, le=600)
+    recovery_s: float = Field(8.0, ge=1, le=300)
+    traffic: TrafficSpec = TrafficSpec()
+    slos: list[SLOSpec] = Field(default_factory=list)
+    lb_marks_down: LBExpectation | None = None
+    status: StatusExpectation | None = None
+
+    @model_validator(mode="after")
+    def _slo_paths(self) -> Scenario:
+        for s in self.slos:
+            if s.path not in self.traffic.paths:
+                raise ValueError(f"SLO path '{s.path}' is not in traffic.paths ({', '.join(self.traffic.paths)})")
+        return self
+
+
+def _one_line(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"])
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}'"
+    if err["type"] == "missing":
+        return f"{source}: missing key '{key}'"
+    value = err.get("input")
+    shown = "" if isinstance(value, dict) else f" = {value!r}"
+    return f"{source}: {key}{shown}: {msg}" if key else f"{source}: {msg}"
+
+
+def parse(data: Any, source: str = "scenario") -> Scenario:
+    """Validate a scenario given as a mapping; ScenarioError with one line on any mistake."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario must be a mapping")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_one_line(exc, source)) from None
+    except ScenarioError as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
+
+
+def load_file(path: Path) -> list[Scenario]:
+    """Scenarios of a YAML file: one mapping, or a list under `scenarios:`."""
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path.name}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    items = doc.get("scenarios") if isinstance(doc, dict) and "scenarios" in doc else [doc]
+    if not isinstance(items, list):
+        raise ScenarioError(f"{path.name}: 'scenarios' must be a list")
+    return [parse(item, f"{path.name}[{i}]" if len(items) > 1 else path.name) for i, item in enumerate(items)]
+
+
+class _StatusSampler(threading.Thread):
+    """Polls the status page during a scenario, on the probe's clock."""
+
+    def __init__(self, stack: Any, clock: Any, interval_s: float = 0.5) -> None:
+        super().__init__(daemon=True, name="status-sampler")
+        self.stack, self.clock, self.interval_s = stack, clock, interval_s
+        self.samples: list[tuple[float, dict[str, str]]] = []
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                page = self.stack.status_page()
+                states = {k: v["state"] for k, v in page["components"].items()}
+                self.samples.append((self.clock(), states))
+            except Exception as exc:  # noqa: BLE001 - a missing sample is shown as a gap
+                log.debug("status sample failed: %s", exc)
+            self.stop_event.wait(self.interval_s)
+
+
+def _lb_check(stack: Any, exp: LBExpectation, targets: list[str], applied_at: float) -> tuple[list[Check], threading.Thread]:
+    """Watch the LBs during the fault: every target must be marked down within the budget."""
+    results: list[Check] = []
+    lbs = stack.lbs(exp.lb)
+
+    def watch() -> None:
+        for lb in lbs:
+            for server in targets:
+                try:
+                    took = stack.wait_lb(lb, exp.backend, server, up=False, timeout_s=exp.within_s)
+                    ok, seen = True, took
+                except Exception:  # noqa: BLE001 - reported as a failed check
+                    ok, seen = False, None
+                msg = (
+                    f"{lb}: {exp.backend}/{server} marked down after {seen:.1f} s"
+                    if ok and seen is not None
+                    else f"{lb}: {exp.backend}/{server} not marked down within {exp.within_s:.1f} s"
+                )
+                results.append(Check("lb_down", exp.lb, "during", 0.0, 0.0, seen, exp.within_s, ok, msg))
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    _ = applied_at
+    return results, thread
+
+
+def _status_checks(exp: StatusExpectation, samples: list[tuple[float, dict[str, str]]],
+                   start_s: float, end_s: float, last_s: float) -> list[Check]:
+    """Did the status page show the component `during` within budget, and recover after?"""
+    comp = exp.component
+    during = [(t, s.get(comp)) for t, s in samples if start_s <= t <= end_s]
+    hit = next((t for t, st in during if st == exp.during or (exp.during == "degraded" and st == "outage")), None)
+    seen = sorted({st for _, st in during if st})
+    checks = []
+    ok = hit is not None and hit - start_s <= exp.within_s
+    checks.append(Check(
+        "status_during", f"status.{comp}", "during", start_s, end_s,
+        None if hit is None else hit - start_s, exp.within_s, ok,
+        f"status.{comp}: {exp.during} after {hit - start_s:.1f} s" if ok and hit is not None
+        else f"status.{comp}: never {exp.during} within {exp.within_s:.0f} s of the fault (saw {', '.join(seen) or 'nothing'})",
+    ))  # fmt: skip
+    after = [(t, s.get(comp)) for t, s in samples if t > end_s]
+    back = next((t for t, st in after if st == "operational" and all(s2 == "operational" for t2, s2 in after if t2 >= t)), None)
+    ok_after = back is not None and back - end_s <= exp.recover_within_s
+    checks.append(Check(
+        "status_after", f"status.{comp}", "after", end_s, last_s,
+        None if back is None else back - end_s, exp.recover_within_s, ok_after,
+        f"status.{comp}: operational again {back - end_s:.1f} s after revert" if ok_after and back is not None
+        else f"status.{comp}: not operational within {exp.recover_within_s:.0f} s after revert",
+    ))  # fmt: skip
+    return checks
+
+
+def run(stack: Any, scenario: Scenario, *, paths: dict[str, PathSpec] | None = None) -> ScenarioResult:
+    """Run one scenario against a live stack; never raises for a failed verdict (see result)."""
+    table = paths or PATHS
+    specs = [
+        PathSpec(p.name, p.method, p.path, p.body, scenario.traffic.timeout_s, p.ok_statuses, setup=p.setup)
+        for p in (table[n] for n in scenario.traffic.paths)
+    ]
+    total_s = scenario.steady_state_s + scenario.duration_s + scenario.recovery_s
+    probe = stack.probe(rate_per_s=scenario.traffic.rate_per_s, duration_s=total_s, paths=specs, name=scenario.name)
+    fault = stack.fault(scenario.fault.name, scenario.fault.target, scenario.fault.params) if scenario.fault else None
+    label = fault.label if fault else "baseline"
+    started = time.monotonic()
+    extra: list[Check] = []
+    sampler = _StatusSampler(stack, probe.now_s)
+    error: str | None = None
+    fault_start = fault_end = 0.0
+    with probe:
+        sampler.start()
+        _sleep_until(probe, scenario.steady_state_s)
+        fault_start = probe.now_s()
+        probe.mark(f"apply {label}")
+        lb_thread = None
+        try:
+            if fault:
+                with fault:
+                    if scenario.lb_marks_down and fault.targets:
+                        names = [t.name for t in fault.targets]
+                        extra, lb_thread = _lb_check(stack, scenario.lb_marks_down, names, fault_start)
+                    _sleep_until(probe, fault_start + scenario.duration_s)
+                    fault_end = probe.now_s()
+                    probe.mark(f"revert {label}")
+            else:
+                _sleep_until(probe, fault_start + scenario.duration_s)
+                fault_end = probe.now_s()
+        except Exception as exc:  # the fault is reverted by its context manager already
+            error = f"{exc.__class__.__name__}: {exc}"
+            fault_end = probe.now_s()
+            probe.stop()
+        if lb_thread:
+            lb_thread.join(timeout=scenario.lb_marks_down.within_s + 5 if scenario.lb_marks_down else 5)
+        probe.join()
+    sampler.stop_event.set()
+    sampler.join(timeout=5)
+    records = probe.records
+    end_s = max([total_s, fault_end] + [r.scheduled_s for r in records])
+    windows = windows_around(fault_start, fault_end, end_s)
+    verdict = evaluate(records, [s.to_slo() for s in scenario.slos], windows, label, fault_end_s=fault_end)
+    if scenario.status:
+        extra += _status_checks(scenario.status, sampler.samples, fault_start, fault_end, end_s)
+    if extra:
+        verdict = Verdict(verdict.fault_label, verdict.checks + tuple(extra), verdict.stats)
+    return ScenarioResult(
+        name=scenario.name,
+        description=scenario.description,
+        fault_label=label,
+        targets=fault.target_names if fault else (),
+        seed=stack.seed,
+        fault_start_s=fault_start,
+        fault_end_s=fault_end,
+        windows=windows,
+        verdict=verdict,
+        records=records,
+        events=probe.events,
+        status_samples=sampler.samples,
+        duration_s=time.monotonic() - started,
+        error=error,
+        schedule_lag=probe.schedule_lag,
+        paths=[s.name for s in specs],
+    )
+
+
+def _sleep_until(probe: Any, t_s: float) -> None:
+    """Hold until the probe clock reaches t_s (scenario timing, not synchronisation)."""
+    remaining = t_s - probe.now_s()
+    if remaining > 0:
+        threading.Event().wait(remaining)

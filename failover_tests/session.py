@@ -1,0 +1,121 @@
+"""Per-session helpers behind the pytest fixtures (usable without pytest): fault and probe sets,
+the scenario runner, and the report collector."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from infra import outputs as O
+from failover_tests import scenario as scenario_mod
+from failover_tests.faults import Fault
+from failover_tests.report import ScenarioResult, write_report
+from failover_tests.traffic import Probe
+
+log = logging.getLogger(__name__)
+
+
+class FaultSet:
+    """Faults made during one test; `revert_all` undoes every one still active."""
+
+    def __init__(self, stack: Any) -> None:
+        self.stack = stack
+        self.made: list[Fault] = []
+
+    def make(self, name: str, target: str, params: dict[str, Any] | None = None) -> Fault:
+        """A fault (not yet applied): `with faults.make("kill", "api-1"): ...`."""
+        fault = self.stack.fault(name, target, params)
+        self.made.append(fault)
+        return fault
+
+    def apply(self, name: str, target: str, params: dict[str, Any] | None = None) -> Fault:
+        """Make and apply a fault; it is reverted when the test ends (or earlier by `.revert()`)."""
+        fault = self.make(name, target, params)
+        fault.apply()
+        return fault
+
+    def revert_all(self) -> None:
+        """Revert every fault still active, last first."""
+        errors = []
+        for fault in reversed(self.made):
+            try:
+                fault.revert()
+            except Exception as exc:  # noqa: BLE001 - each fault gets its turn
+                errors.append(str(exc))
+        if errors:
+            raise AssertionError("faults not reverted: " + "; ".join(errors))
+
+
+class TrafficSet:
+    """Probes made during one test; `stop_all` stops every one still running."""
+
+    def __init__(self, stack: Any) -> None:
+        self.stack = stack
+        self.made: list[Probe] = []
+
+    def probe(self, *, rate_per_s: float = 20, duration_s: float = 20, paths: list[Any] | None = None) -> Probe:
+        """An open-loop probe against both edges (not started)."""
+        probe = self.stack.probe(rate_per_s=rate_per_s, duration_s=duration_s, paths=paths)
+        self.made.append(probe)
+        return probe
+
+    def stop_all(self) -> None:
+        """Stop every probe and wait for in-flight requests."""
+        for probe in self.made:
+            if probe.running:
+                probe.stop()
+                probe.join(timeout_s=10)
+
+
+class ReportCollector:
+    """Scenario results of a session; writes report.json and report.html once at the end."""
+
+    def __init__(self, out_dir: Path, spof: list[str] | None = None) -> None:
+        self.out_dir = out_dir
+        self.results: list[ScenarioResult] = []
+        self.meta: dict[str, Any] = {}
+        self.spof = spof or []
+
+    def add(self, result: ScenarioResult) -> None:
+        """Keep one scenario's result."""
+        self.results.append(result)
+
+    def write(self) -> tuple[Path, Path] | None:
+        """Write the report if anything ran; return the paths."""
+        if not self.results:
+            return None
+        results = self.results
+        if self.spof and results:
+            from dataclasses import replace
+
+            results = [replace(results[0], spof=tuple(self.spof)), *results[1:]]
+        paths = write_report(results, self.out_dir, self.meta)
+        log.warning("drill report: %s", paths[1])
+        return paths
+
+
+class ScenarioRunner:
+    """Runs scenarios against the session's stack, records them, and asserts the verdict."""
+
+    def __init__(self, stack: Any, collector: ReportCollector, test_id: str) -> None:
+        self.stack = stack
+        self.collector = collector
+        self.test_id = test_id
+        collector.meta.setdefault("stack", stack.name)
+        collector.meta.setdefault("topology", stack.outputs.get(O.TOPOLOGY, {}))
+        collector.meta.setdefault("seed", stack.seed)
+
+    def run(self, scenario: scenario_mod.Scenario | dict[str, Any], *, check: bool = True) -> ScenarioResult:
+        """Run a scenario (model or mapping); with check, raise SLOViolation on a failed verdict."""
+        sc = scenario if isinstance(scenario, scenario_mod.Scenario) else scenario_mod.parse(scenario, self.test_id)
+        t0 = time.monotonic()
+        result = scenario_mod.run(self.stack, sc)
+        log.info("scenario %s: %s in %.1f s", sc.name, result.status, time.monotonic() - t0)
+        self.collector.add(result)
+        if result.error:
+            raise AssertionError(f"{sc.name}: {result.error}")
+        if check and result.verdict is not None:
+            result.verdict.raise_if_failed()
+        return result

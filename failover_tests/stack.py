@@ -1,0 +1,151 @@
+"""A deployed stack as the failover side sees it: outputs, faults, traffic, LB and status views.
+
+Works without pytest; the plugin's `stack` fixture hands one of these to tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import requests
+
+from infra import outputs as O
+from infra.lifecycle import StackManager
+from infra.topology import Topology
+from infra.wait import wait_until
+from failover_tests.env import fault_env
+from failover_tests.faults import Fault, FaultEnv, fault_class
+from failover_tests.lbstats import is_up, server_states
+from failover_tests.reap import reap_faults
+from failover_tests.traffic import PathSpec, Probe, default_paths
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DrillStack:
+    """One live stack: its outputs and everything the drills do to it."""
+
+    name: str
+    outputs: dict[str, Any]
+    topology: Topology
+    seed: int = field(default_factory=lambda: random.randrange(1 << 30))
+    owner_pid: int = 0
+
+    @property
+    def edges(self) -> list[str]:
+        """Both edge endpoints (`http://127.0.0.1:port`)."""
+        return list(self.outputs[O.EDGES])
+
+    @property
+    def status_url(self) -> str:
+        """The status page service."""
+        return str(self.outputs[O.STATUS_URL])
+
+    @property
+    def manager(self) -> StackManager:
+        """Lifecycle of this stack."""
+        return StackManager(self.name, owner_pid=self.owner_pid)
+
+    @cached_property
+    def env(self) -> FaultEnv:
+        """Inventory, chaos proxy and journal of this stack."""
+        return fault_env(self.outputs)
+
+    def containers(self, tier: str | None = None) -> list[dict[str, Any]]:
+        """Container entries of the outputs, optionally of one tier."""
+        return [c for c in self.outputs[O.CONTAINERS] if tier is None or c[O.C_TIER] == tier]
+
+    def fault(self, name: str, target: str, params: Mapping[str, Any] | None = None,
+              rng: random.Random | None = None) -> Fault:
+        """A fault on this stack (not yet applied): use it as a context manager."""
+        return fault_class(name)(self.env, target, params, rng=rng or random.Random(self.seed))
+
+    def probe(self, *, rate_per_s: float = 20, duration_s: float = 20,
+              paths: Sequence[PathSpec] | None = None, name: str = "probe") -> Probe:
+        """An open-loop probe against both edges."""
+        return Probe(self.edges, list(paths or default_paths()), rate_per_s=rate_per_s,
+                     duration_s=duration_s, name=name)
+
+    def lb_servers(self, lb: str, backend: str) -> dict[str, str]:
+        """server -> status as one LB container (e.g. `sd-s-edge-0`) sees a backend (`be_api`)."""
+        return server_states(self.outputs[O.LB_STATS][lb]).get(backend, {})
+
+    def lbs(self, tier: str) -> list[str]:
+        """LB container names of a tier (edge, api_lb, model_lb)."""
+        return [c[O.C_NAME] for c in self.containers(tier)]
+
+    def wait_lb(self, lb: str, backend: str, server: str, *, up: bool, timeout_s: float = 15) -> float:
+        """Wait until an LB reports a server up (or down); return how long it took."""
+        import time
+
+        t0 = time.monotonic()
+        wait_until(
+            lambda: ((is_up(s := self.lb_servers(lb, backend).get(server, "missing"))) == up, s),
+            what=f"{lb} to report {backend}/{server} {'UP' if up else 'DOWN'}",
+            timeout_s=timeout_s,
+            interval_s=0.1,
+        )
+        return time.monotonic() - t0
+
+    def status_page(self) -> dict[str, Any]:
+        """The status service's /status.json."""
+        return dict(requests.get(f"{self.status_url}/status.json", timeout=3).json())
+
+    def component_state(self, component: str) -> str:
+        """operational, degraded or outage, as the status page says."""
+        return str(self.status_page()["components"][component]["state"])
+
+    def wait_steady(self, timeout_s: float = 90) -> None:
+        """Wait until every container is healthy and both edges serve both paths."""
+        from infra.lifecycle import StackInfo
+
+        self.manager.wait_ready(StackInfo(self.name, self.outputs), timeout_s=timeout_s)
+
+    def reap(self) -> list[str]:
+        """Revert faults left behind by dead runs."""
+        return reap_faults(self.outputs)
+
+    def update(self, topology: Topology, image: str, progress: Callable[[str, str, bool], None] | None = None) -> None:
+        """Apply a changed topology in place (a Pulumi update); refresh outputs."""
+        info = self.manager.up(topology, image, progress)
+        self.outputs = info.outputs
+        self.topology = topology
+        self.__dict__.pop("env", None)
+
+
+def provision(topology: Topology, stack_name: str, *, keep: bool,
+              progress: Callable[[str, str, bool], None] | None = None) -> DrillStack:
+    """Reap orphans, then reuse a kept stack of that name or bring a new one up."""
+    from infra import images
+    from infra.reaper import reap
+    from infra.toolchain import require_ready
+
+    require_ready()
+    for line in reap():
+        log.warning("%s", line)
+    owner = 0 if keep else os.getpid()
+    manager = StackManager(stack_name, owner_pid=owner)
+    if manager.exists():
+        info = manager.info()
+        stack = DrillStack(stack_name, info.outputs, topology, owner_pid=_owner_of(info.outputs))
+        for line in stack.reap():
+            log.warning("reap: %s", line)
+        stack.wait_steady()
+        return stack
+    info = manager.up(topology, images.app_image(), progress)
+    return DrillStack(stack_name, info.outputs, topology, owner_pid=owner)
+
+
+def _owner_of(outputs: dict[str, Any]) -> int:
+    """The owner pid label the stack was created with (updates must keep it, or all is replaced)."""
+    from failover_tests import docker_actions as dk
+
+    first = outputs[O.CONTAINERS][0][O.C_NAME]
+    return int(dk.inspect(first)["Config"]["Labels"].get(O.LABEL_OWNER_PID, "0") or 0)

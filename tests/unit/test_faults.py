@@ -1,0 +1,159 @@
+"""Fault registry, parameter validation, target resolution and the journal (no Docker)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from failover_tests.faults import REGISTRY, fault_class, validate_params
+from failover_tests.journal import Entry, Journal
+from failover_tests.targets import Inventory
+from infra import outputs as O
+from infra.errors import ScenarioError
+
+CATALOG = {
+    "kill", "stop", "restart", "pause", "cpu_throttle", "memory_limit", "partition", "blackhole",
+    "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data",
+    "http_error", "abort", "delay",
+}  # fmt: skip
+
+
+def _outputs() -> dict[str, object]:
+    containers = []
+    for tier, n in (
+        ("edge", 2),
+        ("web", 2),
+        ("api", 3),
+        ("model", 2),
+        ("redis", 2),
+        ("sentinel", 3),
+        ("chaos", 1),
+    ):
+        for i in range(n):
+            containers.append(
+                {O.C_NAME: f"sd-t-{tier}-{i}", O.C_TIER: tier, O.C_REPLICA: i, O.C_ZONE: "ab"[i % 2],
+                 O.C_ROLE: tier, O.C_NETWORKS: ["sd-t-back"]}
+            )  # fmt: skip
+    return {
+        O.STACK: "t",
+        O.CONTAINERS: containers,
+        O.EDGES_PROXIED: {"api_model": ["api_model"], "api_redis": ["api_redis_0", "api_redis_1"]},
+    }
+
+
+def test_catalog_is_complete_and_snake_case() -> None:
+    assert set(REGISTRY) == CATALOG
+    for name, cls in REGISTRY.items():
+        assert name == name.lower() and " " not in name
+        assert cls.summary and cls.mechanism and cls.family
+
+
+def test_unknown_fault_lists_the_catalog() -> None:
+    with pytest.raises(ScenarioError, match=r"unknown fault 'kil'; known faults: abort, .*kill"):
+        fault_class("kil")
+
+
+def test_unknown_parameter() -> None:
+    with pytest.raises(ScenarioError) as info:
+        validate_params("latency", {"latency_ms": 5, "latnecy": 1})
+    assert (
+        str(info.value)
+        == "fault latency: unknown parameter 'latnecy'; parameters: latency_ms, jitter_ms, stream, toxicity"
+    )
+
+
+def test_missing_parameter() -> None:
+    with pytest.raises(ScenarioError, match="fault latency: missing parameter 'latency_ms'"):
+        validate_params("latency", {})
+
+
+def test_bad_value_type() -> None:
+    with pytest.raises(
+        ScenarioError, match=r"fault latency: latency_ms = 'slow' is not a valid int"
+    ):
+        validate_params("latency", {"latency_ms": "slow"})
+
+
+def test_bad_value_range_and_choice() -> None:
+    with pytest.raises(ScenarioError, match=r"toxicity = 2 is too large; it must be <= 1.0"):
+        validate_params("latency", {"latency_ms": 1, "toxicity": 2})
+    with pytest.raises(
+        ScenarioError, match=r"stream = 'sideways' is not allowed; use one of downstream, upstream"
+    ):
+        validate_params("latency", {"latency_ms": 1, "stream": "sideways"})
+
+
+def test_defaults_filled_and_strings_coerced() -> None:
+    assert validate_params("latency", {"latency_ms": "500"}) == {
+        "latency_ms": 500, "jitter_ms": 0, "stream": "downstream", "toxicity": 1.0,
+    }  # fmt: skip
+
+
+def test_targets_by_tier_name_zone_and_combination() -> None:
+    inv = Inventory(_outputs())
+    assert [t.short for t in inv.resolve("api")] == ["api-0", "api-1", "api-2"]
+    assert [t.name for t in inv.resolve("api-2")] == ["sd-t-api-2"]
+    assert [t.name for t in inv.resolve("sd-t-api-1")] == ["sd-t-api-1"]
+    zone_a = inv.resolve("zone=a")
+    assert zone_a and all(t.zone == "a" for t in zone_a)
+    assert "chaos" not in {t.tier for t in zone_a}  # instrumentation is never part of a group
+    assert [t.short for t in inv.resolve("tier=api,zone=b")] == ["api-1"]
+
+
+def test_random_targets_are_seeded() -> None:
+    inv = Inventory(_outputs())
+    first = inv.resolve("api:random:2", random.Random(7))
+    again = inv.resolve("api:random:2", random.Random(7))
+    assert first == again and len(first) == 2
+    survivors = {t.short for t in inv.tier("api")} - {
+        t.short for t in inv.resolve("api:all-but-one", random.Random(1))
+    }
+    assert len(survivors) == 1
+
+
+def test_role_primary_uses_the_lookup() -> None:
+    inv = Inventory(_outputs(), role_lookup=lambda role: "sd-t-redis-1")
+    assert [t.short for t in inv.resolve("role=primary")] == ["redis-1"]
+
+
+@pytest.mark.parametrize(
+    ("selector", "message"),
+    [
+        ("apii", "unknown target 'apii'; tiers: edge, web, api"),
+        ("api:random:9", "tier api has 3 replicas, cannot pick 9"),
+        ("api:sometimes", "unknown mode 'sometimes'"),
+        ("colour=red", "unknown key 'colour'"),
+        ("zone=z", "matches nothing"),
+        ("chaos-0:all-but-one", "unknown tier 'chaos-0'"),
+    ],
+)
+def test_unknown_targets_say_what_exists(selector: str, message: str) -> None:
+    with pytest.raises(ScenarioError, match=message):
+        Inventory(_outputs()).resolve(selector)
+
+
+def test_unknown_edge_lists_edges() -> None:
+    with pytest.raises(ScenarioError, match="unknown edge 'api_db'; edges: api_model, api_redis"):
+        Inventory(_outputs()).resolve_edge("api_db")
+    assert Inventory(_outputs()).resolve_edge("api_redis").proxies == ("api_redis_0", "api_redis_1")
+
+
+def test_journal_records_and_removes(tmp_path: Path) -> None:
+    journal = Journal("t", root=tmp_path)
+    e1 = Entry("kill-1", "kill", "api-1", ["sd-t-api-1"], {}, pid=1, applied_at=1.0)
+    e2 = Entry("pause-2", "pause", "api-2", ["sd-t-api-2"], {}, pid=2, applied_at=2.0)
+    journal.record(e2)
+    journal.record(e1)
+    assert [e.id for e in Journal("t", root=tmp_path).entries()] == ["kill-1", "pause-2"]
+    journal.remove("kill-1")
+    journal.remove("kill-1")  # twice is harmless
+    assert [e.id for e in journal.entries()] == ["pause-2"]
+
+
+def test_corrupt_journal_is_set_aside(tmp_path: Path) -> None:
+    journal = Journal("t", root=tmp_path)
+    journal.path.write_text("{not json")
+    assert journal.entries() == []
+    assert journal.path.with_suffix(".corrupt").exists()

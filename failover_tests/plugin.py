@@ -130,8 +130,15 @@ def slo() -> Any:
 def drill_report(pytestconfig: pytest.Config) -> Iterator[Any]:
     """Collects scenario results; writes report.json and report.html at the end of the session."""
     from failover_tests.session import ReportCollector
+    from infra import spof, topology
 
-    collector = ReportCollector(Path(option(pytestconfig, "report-dir")))
+    try:
+        every = spof.find(topology.load(option(pytestconfig, "topology")))
+    except StackdrillError:
+        every = []
+    found = [str(s) for s in every if not s.instrumentation]
+    collector = ReportCollector(Path(option(pytestconfig, "report-dir")), spof=found)
+    collector.meta["instrumentation"] = [str(s) for s in every if s.instrumentation]
     try:
         yield collector
     finally:

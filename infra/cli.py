@@ -216,6 +216,46 @@ def fault_cmd(
     console.print(f"[green]{fault.label} reverted[/]")
 
 
+@app.command()
+def spof(topology: TopologyOpt = "default", as_json: JsonOpt = False) -> None:
+    """List the single points of failure of a topology, before anything is deployed."""
+    from infra import spof as spof_mod, topology as topo_mod
+
+    found = spof_mod.find(topo_mod.load(topology))
+    if as_json:
+        out.print_json(json.dumps([s.__dict__ for s in found]))
+        return
+    user = [s for s in found if not s.instrumentation]
+    out.print(f"[bold]{len(user)} single point(s) of failure in topology {topology}[/]")
+    for s in user:
+        out.print(f"  [red]SPOF[/]  {s}")
+    for s in found:
+        if s.instrumentation:
+            out.print(f"  [dim]instrumentation[/]  {s}")
+
+
+@app.command()
+def drill(
+    scenarios: Annotated[list[str] | None, typer.Argument(help="scenario names or files (default: every suite)")] = None,
+    topology: TopologyOpt = "default",
+    stack_name: Annotated[str, typer.Option("--stack-name", "-s", help="stack name (default: drill<pid>)")] = "",
+    keep_stack: Annotated[bool, typer.Option("--keep-stack", help="leave the stack up afterwards")] = False,
+    report_dir: Annotated[str, typer.Option("--report-dir", help="where the report goes")] = "reports",
+    seed: Annotated[int | None, typer.Option("--seed", help="seed for random targets")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Up, run the failover suites with traffic, write the report, down. Exit 1 if any scenario fails."""
+    from infra import topology as topo_mod
+    from failover_tests.drill import run_drill
+
+    topo_mod.load(topology)  # bad input fails here, before anything is created
+    code = run_drill(
+        scenarios or [], topology=topology, stack_name=stack_name, keep_stack=keep_stack,
+        report_dir=report_dir, seed=seed, as_json=as_json, console=console, out=out,
+    )
+    raise typer.Exit(code)
+
+
 def main() -> None:
     """Entry point: run the CLI, turning kit errors into one line and exit code 2."""
     import signal

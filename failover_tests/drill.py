@@ -96,13 +96,14 @@ def _load_report(path: Path) -> dict[str, Any]:
 
 def _rows(plugin: _DrillProgress, report: dict[str, Any]) -> list[dict[str, Any]]:
     by_name = {s["name"]: s for s in report.get("scenarios", [])}
+    nodes = (report.get("meta") or {}).get("nodes") or {}
     rows = []
     for nodeid, row in plugin.rows.items():
-        name = nodeid.split("::")[-1]
-        sc = by_name.get(name) or next((s for n, s in by_name.items() if n in nodeid), None)
+        name = nodes.get(nodeid) or nodeid.split("::")[-1]
+        sc = by_name.get(name)
         worst = (sc or {}).get("worst") or {}
         rows.append({
-            "test": nodeid.split("/")[-1],
+            "test": name if sc else nodeid.split("/")[-1],
             "fault": (sc or {}).get("fault") or "",
             "verdict": row["outcome"],
             "worst": worst,

@@ -94,6 +94,32 @@ def stack(pytestconfig: pytest.Config, stackdrill_seed: int) -> Iterator[Any]:
             drill_stack.manager.down()
 
 
+@pytest.fixture(scope="session")
+def stack_factory(stackdrill_seed: int) -> Iterator[Any]:
+    """Bring up extra stacks by topology (name or path), once per session; all torn down at the end."""
+    from failover_tests.stack import provision
+    from infra import topology
+
+    made: dict[str, Any] = {}
+
+    def make(topology_name: str) -> Any:
+        if topology_name not in made:
+            label = Path(topology_name).name.removeprefix("Pulumi.").removesuffix(".yaml")
+            name = f"{label[:10]}{os.getpid()}".replace("_", "-").replace(".", "-")
+            try:
+                made[topology_name] = provision(topology.load(topology_name), name, keep=False)
+            except StackdrillError as exc:
+                pytest.fail(f"stack for topology {topology_name} could not be brought up: {exc}", pytrace=False)
+            made[topology_name].seed = stackdrill_seed
+        return made[topology_name]
+
+    try:
+        yield make
+    finally:
+        for extra in made.values():
+            extra.manager.down()
+
+
 @pytest.fixture
 def faults(stack: Any) -> Iterator[Any]:
     """Make faults on the stack; every one still active is reverted when the test ends."""
@@ -146,8 +172,16 @@ def drill_report(pytestconfig: pytest.Config) -> Iterator[Any]:
 
 
 @pytest.fixture
-def scenario(stack: Any, drill_report: Any, request: pytest.FixtureRequest) -> Any:
+def scenario_runner(stack: Any, drill_report: Any, request: pytest.FixtureRequest) -> Any:
     """Run a Scenario against the stack, record it in the report, and assert its verdict."""
     from failover_tests.session import ScenarioRunner
 
     return ScenarioRunner(stack, drill_report, request.node.nodeid)
+
+
+@pytest.fixture
+def runner_for(drill_report: Any, request: pytest.FixtureRequest) -> Any:
+    """A ScenarioRunner for another stack (from `stack_factory`), reporting into the same report."""
+    from failover_tests.session import ScenarioRunner
+
+    return lambda other: ScenarioRunner(other, drill_report, request.node.nodeid)

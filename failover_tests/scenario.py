@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,6 +121,8 @@ class Scenario(_Model):
     slos: list[SLOSpec] = Field(default_factory=list)
     lb_marks_down: LBExpectation | None = None
     status: StatusExpectation | None = None
+    verify_writes: bool = False
+    max_lost_writes: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _slo_paths(self) -> Scenario:
@@ -211,6 +215,44 @@ def _lb_check(stack: Any, exp: LBExpectation, targets: list[str], applied_at: fl
     return results, thread
 
 
+def _lb_rejoin(stack: Any, exp: LBExpectation, targets: list[str]) -> list[Check]:
+    """After revert every target must be back in rotation on every LB of the tier."""
+    checks = []
+    for lb in stack.lbs(exp.lb):
+        for server in targets:
+            try:
+                took: float | None = stack.wait_lb(lb, exp.backend, server, up=True, timeout_s=exp.rejoin_within_s)
+            except Exception:  # noqa: BLE001 - reported as a failed check
+                took = None
+            ok = took is not None
+            msg = (f"{lb}: {exp.backend}/{server} back up {took:.1f} s after revert" if took is not None
+                   else f"{lb}: {exp.backend}/{server} not back up within {exp.rejoin_within_s:.0f} s of revert")
+            checks.append(Check("lb_rejoin", exp.lb, "after", 0.0, 0.0, took, exp.rejoin_within_s, ok, msg))
+    return checks
+
+
+def _lost_writes(
+    stack: Any, spec: PathSpec, records: list[Any], limit: int | None, start_s: float, end_s: float
+) -> Check:
+    """Read back every session write the API acknowledged; count the ones the store lost."""
+    import requests
+
+    acked = [r for r in records if r.path == spec.name and r.ok]
+    lost = 0
+    http = requests.Session()
+    edge = stack.edges[0]
+    for rec in acked[:3000]:
+        resp = http.get(f"{edge}{spec.url_path(rec.seq)}", timeout=3)
+        if resp.status_code == 404:
+            lost += 1
+    passed = limit is None or lost <= limit
+    where = f"after recovery [{start_s:.1f} s..{end_s:.1f} s]"
+    msg = f"api.sessions: {lost} of {len(acked)} acknowledged writes lost {where}"
+    if limit is not None and not passed:
+        msg = f"api.sessions: {lost} acknowledged writes lost > {limit} {where}"
+    return Check("lost_writes", "api.sessions", "after", start_s, end_s, float(lost), None if limit is None else float(limit), passed, msg)
+
+
 def _status_checks(exp: StatusExpectation, samples: list[tuple[float, dict[str, str]]],
                    start_s: float, end_s: float, last_s: float) -> list[Check]:
     """Did the status page show the component `during` within budget, and recover after?"""
@@ -238,17 +280,31 @@ def _status_checks(exp: StatusExpectation, samples: list[tuple[float, dict[str, 
     return checks
 
 
-def run(stack: Any, scenario: Scenario, *, paths: dict[str, PathSpec] | None = None) -> ScenarioResult:
-    """Run one scenario against a live stack; never raises for a failed verdict (see result)."""
+def run(
+    stack: Any,
+    scenario: Scenario,
+    *,
+    paths: dict[str, PathSpec] | None = None,
+    action: Callable[[Any], None] | None = None,
+) -> ScenarioResult:
+    """Run one scenario against a live stack; never raises for a failed verdict (see result).
+
+    With `action` (a callable given the probe) instead of a fault, the "during" window is the
+    time the action takes: a rolling restart or a Pulumi update under load.
+    """
     table = paths or PATHS
+    run_id = f"{scenario.name}-{uuid.uuid4().hex[:6]}"
     specs = [
-        PathSpec(p.name, p.method, p.path, p.body, scenario.traffic.timeout_s, p.ok_statuses, setup=p.setup)
+        PathSpec(
+            p.name, p.method, p.path.replace("drill-{n}", f"{run_id}-{{n}}"), p.body,
+            scenario.traffic.timeout_s, p.ok_statuses, setup=p.setup,
+        )
         for p in (table[n] for n in scenario.traffic.paths)
-    ]
+    ]  # fmt: skip
     total_s = scenario.steady_state_s + scenario.duration_s + scenario.recovery_s
     probe = stack.probe(rate_per_s=scenario.traffic.rate_per_s, duration_s=total_s, paths=specs, name=scenario.name)
     fault = stack.fault(scenario.fault.name, scenario.fault.target, scenario.fault.params) if scenario.fault else None
-    label = fault.label if fault else "baseline"
+    label = fault.label if fault else (scenario.name if action else "baseline")
     started = time.monotonic()
     extra: list[Check] = []
     sampler = _StatusSampler(stack, probe.now_s)
@@ -269,6 +325,10 @@ def run(stack: Any, scenario: Scenario, *, paths: dict[str, PathSpec] | None = N
                     _sleep_until(probe, fault_start + scenario.duration_s)
                     fault_end = probe.now_s()
                     probe.mark(f"revert {label}")
+            elif action is not None:
+                action(probe)
+                fault_end = probe.now_s()
+                probe.mark(f"end {label}")
             else:
                 _sleep_until(probe, fault_start + scenario.duration_s)
                 fault_end = probe.now_s()
@@ -278,6 +338,8 @@ def run(stack: Any, scenario: Scenario, *, paths: dict[str, PathSpec] | None = N
             probe.stop()
         if lb_thread:
             lb_thread.join(timeout=scenario.lb_marks_down.within_s + 5 if scenario.lb_marks_down else 5)
+            if scenario.lb_marks_down and fault and not error:
+                extra += _lb_rejoin(stack, scenario.lb_marks_down, [t.name for t in fault.targets])
         probe.join()
     sampler.stop_event.set()
     sampler.join(timeout=5)
@@ -285,6 +347,11 @@ def run(stack: Any, scenario: Scenario, *, paths: dict[str, PathSpec] | None = N
     end_s = max([total_s, fault_end] + [r.scheduled_s for r in records])
     windows = windows_around(fault_start, fault_end, end_s)
     verdict = evaluate(records, [s.to_slo() for s in scenario.slos], windows, label, fault_end_s=fault_end)
+    if scenario.verify_writes:
+        writes = next((p for p in specs if p.name == "api.sessions"), None)
+        if writes is None:
+            raise ScenarioError(f"{scenario.name}: verify_writes needs the api.sessions path in traffic.paths")
+        extra.append(_lost_writes(stack, writes, records, scenario.max_lost_writes, fault_end, end_s))
     if scenario.status:
         extra += _status_checks(scenario.status, sampler.samples, fault_start, fault_end, end_s)
     if extra:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -107,13 +108,20 @@ class ScenarioRunner:
         collector.meta.setdefault("topology", stack.outputs.get(O.TOPOLOGY, {}))
         collector.meta.setdefault("seed", stack.seed)
 
-    def run(self, scenario: scenario_mod.Scenario | dict[str, Any], *, check: bool = True) -> ScenarioResult:
+    def run(
+        self,
+        scenario: scenario_mod.Scenario | dict[str, Any],
+        *,
+        check: bool = True,
+        action: Callable[[Any], None] | None = None,
+    ) -> ScenarioResult:
         """Run a scenario (model or mapping); with check, raise SLOViolation on a failed verdict."""
         sc = scenario if isinstance(scenario, scenario_mod.Scenario) else scenario_mod.parse(scenario, self.test_id)
         t0 = time.monotonic()
-        result = scenario_mod.run(self.stack, sc)
+        result = scenario_mod.run(self.stack, sc, action=action)
         log.info("scenario %s: %s in %.1f s", sc.name, result.status, time.monotonic() - t0)
         self.collector.add(result)
+        self.collector.meta.setdefault("nodes", {})[self.test_id] = sc.name
         if result.error:
             raise AssertionError(f"{sc.name}: {result.error}")
         if check and result.verdict is not None:

@@ -37,13 +37,13 @@ class ScenarioFile(pytest.File):
 
 
 class ScenarioItem(pytest.Item):
-    """One YAML scenario, run through the `scenario` fixture."""
+    """One YAML scenario, run through the `scenario_runner` fixture."""
 
     def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scenario = scenario
         # Resolve fixtures as a test function would: `scenario` (and so `stack`) by name.
-        self.add_marker(pytest.mark.usefixtures("scenario"))
+        self.add_marker(pytest.mark.usefixtures("scenario_runner"))
         self._fixtureinfo = self.session._fixturemanager.getfixtureinfo(node=self, func=None, cls=None)
         self.fixturenames = self._fixtureinfo.names_closure
         self.funcargs: dict[str, Any] = {}
@@ -55,7 +55,7 @@ class ScenarioItem(pytest.Item):
         self._request._fillfixtures()
 
     def runtest(self) -> None:
-        runner = self.funcargs["scenario"]
+        runner = self.funcargs["scenario_runner"]
         runner.run(self.scenario)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import socket
 import logging
 import tarfile
 import time
@@ -103,8 +104,11 @@ def create_container(props: dict[str, Any]) -> dict[str, Any]:
     networks = props["networks"]
     first = networks[0]
     publish = [int(p) for p in props["publish"]]  # numbers arrive as floats through the engine
+    # Docker picks a new random host port each time a container restarts; a port chosen here
+    # and bound explicitly survives kill/start, so the stack outputs stay true during drills.
+    bindings = {p: ("127.0.0.1", free_port()) for p in publish}
     host_config = c.api.create_host_config(
-        port_bindings={f"{p}/tcp": ("127.0.0.1", None) for p in publish},
+        port_bindings={f"{p}/tcp": bindings[p] for p in publish},
         cap_drop=["ALL"],
         cap_add=props.get("cap_add") or None,
         init=True,
@@ -138,6 +142,13 @@ def create_container(props: dict[str, Any]) -> dict[str, Any]:
         remove_container(name)
         raise StackError(f"creating container {name} failed: {exc.explanation or exc}") from exc
     return {"container_id": cid, "host_ports": host_ports(cid, publish)}
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1, chosen by the kernel (never a fixed number)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def host_ports(container_id: str, ports: Iterable[int]) -> dict[str, int]:

@@ -38,7 +38,7 @@ class LoadBalancer(_Model):
     replicas: int = Field(1, ge=1, le=4)
     health_check: HealthCheck = HealthCheck()
     timeout_connect_ms: int = Field(300, gt=0)
-    timeout_server_ms: int = Field(3000, gt=0)
+    timeout_server_ms: int = Field(1000, gt=0)
     timeout_client_ms: int = Field(10000, gt=0)
     retries: int = Field(2, ge=0, le=10)
     redispatch: bool = True
@@ -64,10 +64,10 @@ class Resilience(_Model):
     """Client-side resilience of the API (and the web tier's call to it)."""
 
     profile: Literal["protected", "naive"] = "protected"
-    model_timeout_ms: int = Field(1000, gt=0)
-    store_timeout_ms: int = Field(300, gt=0)
+    model_timeout_ms: int = Field(600, gt=0)
+    store_timeout_ms: int = Field(500, gt=0)
     integration_timeout_ms: int = Field(300, gt=0)
-    web_api_timeout_ms: int = Field(2000, gt=0)
+    web_api_timeout_ms: int = Field(800, gt=0)
     retry_attempts: int = Field(2, ge=1, le=5)
     breaker_failures: int = Field(5, ge=1)
     breaker_reset_s: float = Field(5.0, gt=0)
@@ -88,6 +88,9 @@ class Store(_Model):
 
     replicas: int = Field(1, ge=0, le=3)
     sentinels: int = Field(3, ge=1, le=5)
+    # Sentinels need a majority to fail over: with two zones, a third (witness) zone for one
+    # Sentinel lets the store survive the loss of either zone. Empty: the topology's zones.
+    sentinel_zones: list[str] = Field(default_factory=list)
     quorum: int = Field(2, ge=1)
     down_after_ms: int = Field(1000, gt=0)
     failover_timeout_ms: int = Field(3000, gt=0)
@@ -125,7 +128,7 @@ class Topology(_Model):
     service_port: int = Field(8080, ge=1024, le=65535)
     edge: LoadBalancer = LoadBalancer(replicas=2)
     api_lb: LoadBalancer = LoadBalancer()
-    model_lb: LoadBalancer = LoadBalancer(timeout_server_ms=10000)
+    model_lb: LoadBalancer = LoadBalancer(timeout_server_ms=5000)
     web: Tier = Tier()
     api: ApiTier = ApiTier()
     model: ModelTier = ModelTier()

@@ -193,8 +193,11 @@ class Fault(ABC):
     @property
     def label(self) -> str:
         """`kill(api-2)`, used in reports and SLO messages."""
-        what = self.edge.short if self.edge else describe(self.targets)
-        return f"{self.name}({what})"
+        if self.edge:
+            return f"{self.name}({self.edge.short})"
+        if len(self.targets) > 2:  # a group: name the selector, not every member
+            return f"{self.name}({self.selector}: {len(self.targets)} containers)"
+        return f"{self.name}({describe(self.targets)})"
 
     def describe(self) -> dict[str, Any]:
         """Plain description for reports and the journal."""

@@ -42,6 +42,8 @@ class SentinelCluster(pulumi.ComponentResource):
         super().__init__("stackdrill:index:SentinelCluster", name, None, opts)
         ctx, store = args.ctx, args.store
         secret_env = args.password.apply(lambda pw: {"REDIS_PASSWORD": pw, "REDISCLI_AUTH": pw})
+        # Sentinels have no password of their own: redis-cli must not send AUTH to them.
+        sentinel_env = args.password.apply(lambda pw: {"REDIS_PASSWORD": pw})
         net = [ctx.back_network]
         self.containers, self.handles = [], []
         self.redis_names = [ctx.name(TIER_REDIS, i) for i in range(1 + store.replicas)]
@@ -71,8 +73,9 @@ class SentinelCluster(pulumi.ComponentResource):
                 entry(cname, TIER_REDIS, i, zone, net, role="primary" if i == 0 else "replica")
             )
         self.sentinel_names = [ctx.name(TIER_SENTINEL, i) for i in range(store.sentinels)]
+        sentinel_zones = store.sentinel_zones or args.zones
         for i, cname in enumerate(self.sentinel_names):
-            zone = args.zones[i % len(args.zones)]
+            zone = sentinel_zones[i % len(sentinel_zones)]
             conf = render(
                 "redis/sentinel.conf.j2",
                 hostname=cname,
@@ -99,7 +102,7 @@ class SentinelCluster(pulumi.ComponentResource):
                 health=ctx.health("redis-cli", "-p", str(SENTINEL_PORT), "ping"),
             )
             handle = backend.container(
-                spec, pulumi.ResourceOptions(parent=self, depends_on=redis_res), secret_env=secret_env
+                spec, pulumi.ResourceOptions(parent=self, depends_on=redis_res), secret_env=sentinel_env
             )
             self.handles.append(handle)
             self.containers.append(entry(cname, TIER_SENTINEL, i, zone, net, role="sentinel"))

@@ -1,0 +1,57 @@
+"""SLO presets shared by the failover suites: what "the API and web paths stay responsive" means."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Budgets: a request's whole budget is 3 s; healthy p99 is far below these.
+API_P99_MS = 1200
+WEB_P99_MS = 1800
+PATHS = ["api.complete", "api.sessions", "web.home"]
+# One failed request in 50 while a replica is lost; on 2 shared cores a cold restart costs one.
+DURING_MIN_SUCCESS = 0.98
+
+
+def slo(path: str, *, p99_ms: float | None = None, min_success: float = 0.99, max_run: int = 2,
+        recovery_s: float | None = 5.0, allow_fallback: bool = True,
+        windows: tuple[str, ...] = ("before", "during", "after")) -> dict[str, Any]:
+    """One SLO entry as a scenario mapping."""
+    default = WEB_P99_MS if path.startswith("web") else API_P99_MS
+    out: dict[str, Any] = {
+        "path": path,
+        "windows": list(windows),
+        "min_success": min_success,
+        "max_p99_ms": p99_ms if p99_ms is not None else default,
+        "max_consecutive_failures": max_run,
+        "allow_fallback": allow_fallback,
+    }
+    if recovery_s is not None:
+        out["max_recovery_s"] = recovery_s
+    return out
+
+
+def responsive(paths: list[str] | None = None, **overrides: Any) -> list[dict[str, Any]]:
+    """Every path within its normal SLO: 99% before and after the fault, 98% during it."""
+    out = []
+    for p in paths or PATHS:
+        out.append(slo(p, windows=("before", "after"), **overrides))
+        during = {"min_success": DURING_MIN_SUCCESS, **overrides, "recovery_s": None}
+        out.append(slo(p, windows=("during",), **during))
+    return out
+
+
+def scenario(name: str, description: str, fault: dict[str, Any] | None, *, slos: list[dict[str, Any]] | None = None,
+             duration_s: float = 6.0, recovery_s: float = 5.0, steady_state_s: float = 2.0,
+             rate_per_s: float = 10.0, paths: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    """A scenario mapping with the suite's defaults."""
+    return {
+        "name": name,
+        "description": description,
+        "fault": fault,
+        "steady_state_s": steady_state_s,
+        "duration_s": duration_s,
+        "recovery_s": recovery_s,
+        "traffic": {"rate_per_s": rate_per_s, "paths": paths or PATHS},
+        "slos": slos if slos is not None else responsive(paths),
+        **extra,
+    }

@@ -1,0 +1,161 @@
+"""Replaying real outages: edge LB loss, the slow-dependency cascade, a third-party outage,
+datastore failover, a partition, CPU starvation, zone loss."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from failover_tests.presets import PATHS, responsive, scenario, slo
+
+
+@pytest.mark.destructive
+def test_edge_lb_loss(scenario_runner: Any) -> None:
+    """Kill one edge HAProxy: clients keep being served through the other edge."""
+    scenario_runner.run(
+        scenario(
+            "edge-lb-loss",
+            "kill edge-0; clients fail over to edge-1 as a client with two DNS records would",
+            {"name": "kill", "target": "edge-0"},
+            status={"component": "edge", "during": "degraded", "within_s": 10.0},
+        )
+    )
+
+
+@pytest.mark.destructive
+def test_slow_dependency_is_contained(scenario_runner: Any) -> None:
+    """+2 s on api->model: completions fall back within budget, sessions and web stay normal."""
+    scenario_runner.run(
+        scenario(
+            "slow-model-protected",
+            "2 s of latency on the api->model edge; the protected API answers with its fallback "
+            "within budget and nothing else slows down (no cascade)",
+            {"name": "latency", "target": "api_model", "params": {"latency_ms": 2000}},
+            slos=[
+                slo("api.complete", p99_ms=1200),  # fallbacks count as answers
+                slo("api.sessions", p99_ms=500),
+                slo("web.home", p99_ms=1800),
+            ],
+            duration_s=8.0,
+        )
+    )
+
+
+@pytest.mark.destructive
+def test_third_party_outage(scenario_runner: Any) -> None:
+    """The integration edge black-holes: the API still answers, the status page flags it."""
+    scenario_runner.run(
+        scenario(
+            "third-party-outage",
+            "the api->integration edge accepts and never answers; completions are unaffected "
+            "and the status page marks the integration degraded",
+            {"name": "blackhole", "target": "api_integration"},
+            status={"component": "integration", "during": "degraded", "within_s": 10.0},
+            duration_s=8.0,
+        )
+    )
+
+
+@pytest.mark.destructive
+def test_datastore_failover(scenario_runner: Any) -> None:
+    """Kill the Redis primary: Sentinel promotes the replica and session writes resume."""
+    scenario_runner.run(
+        scenario(
+            "datastore-failover",
+            "kill the current Redis primary (found through Sentinel); writes resume after promotion; "
+            "every acknowledged write is read back and losses are counted",
+            {"name": "kill", "target": "role=primary"},
+            slos=[
+                slo("api.complete"),
+                slo("web.home"),
+                slo("api.sessions", windows=("before",)),
+                # During promotion writes fail for a few seconds: bounded, then they resume.
+                slo("api.sessions", windows=("during",), min_success=0.2, max_run=80, p99_ms=3000,
+                    recovery_s=None),
+                slo("api.sessions", windows=("after",), recovery_s=2.0),
+            ],
+            duration_s=10.0,
+            verify_writes=True,
+            status={"component": "store", "during": "degraded", "within_s": 10.0, "recover_within_s": 20.0},
+        )
+    )
+
+
+@pytest.mark.destructive
+def test_partition(scenario_runner: Any) -> None:
+    """Disconnect api-2 from the backend network: the LB routes around it."""
+    scenario_runner.run(
+        scenario(
+            "partition-api",
+            "disconnect api-2 from the back network; the LBs mark it down and route around it",
+            {"name": "partition", "target": "api-2", "params": {"network": "back"}},
+            lb_marks_down={"lb": "edge", "backend": "be_api", "within_s": 3.0},
+        )
+    )
+
+
+@pytest.mark.destructive
+def test_cpu_starvation(scenario_runner: Any) -> None:
+    """Throttle api-1 to 5% of a core: tail latency stays within SLO."""
+    scenario_runner.run(
+        scenario(
+            "cpu-starved-api",
+            "api-1 limited to 5% of one core; the other replicas carry the load, p99 stays in budget",
+            {"name": "cpu_throttle", "target": "api-1", "params": {"cpus": 0.05}},
+        )
+    )
+
+
+@pytest.mark.destructive
+def test_zone_loss(scenario_runner: Any) -> None:
+    """Kill every container of zone a at once: the service survives on zone b."""
+    scenario_runner.run(
+        scenario(
+            "zone-a-loss",
+            "every container of zone a killed at once (edge, web, api, model, LBs, the Redis primary, "
+            "a Sentinel); zone b (and the witness Sentinel in zone c) carry the service",
+            {"name": "kill", "target": "zone=a"},
+            slos=[
+                # Restoring a zone starts 11 processes at once on our 2 cores: a few slow seconds.
+                slo("api.complete", min_success=0.95, max_run=5, p99_ms=2500, recovery_s=8.0),
+                slo("web.home", min_success=0.95, max_run=5, p99_ms=2500, recovery_s=8.0),
+                slo("api.sessions", windows=("before",)),
+                slo("api.sessions", windows=("during",), min_success=0.2, max_run=80, p99_ms=3000,
+                    recovery_s=None),
+                slo("api.sessions", windows=("after",), recovery_s=3.0),
+            ],
+            duration_s=10.0,
+            recovery_s=10.0,
+        )
+    )
+
+
+__all__ = ["PATHS", "responsive"]
+
+
+@pytest.mark.destructive
+def test_slow_dependency_cascades_without_protection(stack_factory: Any, runner_for: Any) -> None:
+    """The outage story: with the naive profile the same +2 s cascades into every path,
+    while the (static) status page keeps saying everything is operational."""
+    naive = stack_factory("naive")
+    result = runner_for(naive).run(
+        scenario(
+            "slow-model-naive-cascade",
+            "the same 2 s on api->model against the naive profile: no timeouts, one shared worker "
+            "pool; completions, sessions and the web pages all fail, the status page says all is fine",
+            {"name": "latency", "target": "api_model", "params": {"latency_ms": 2000}},
+            slos=[slo("api.complete", p99_ms=1200), slo("api.sessions", p99_ms=500), slo("web.home", p99_ms=1800)],
+            duration_s=8.0,
+            recovery_s=8.0,
+        ),
+        check=False,
+    )
+    verdict = result.verdict
+    assert verdict is not None and not verdict.passed, "the naive stack absorbed the slow model: the drill cannot see a cascade"
+    failed_paths = {c.path for c in verdict.failures if c.window == "during"}
+    assert {"api.sessions", "web.home"} <= failed_paths, (
+        f"the slow model did not cascade into sessions and web (failed during: {sorted(failed_paths)})"
+    )
+    during = [states for t, states in result.status_samples if result.fault_start_s <= t <= result.fault_end_s]
+    assert during and all(s.get("api") == "operational" for s in during), "expected the static status page to lie"

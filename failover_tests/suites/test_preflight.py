@@ -1,0 +1,100 @@
+"""Preflight: testinfra against the live containers, before any fault.
+
+Expected processes run as non-root, ports listen, every LB backend has a health check,
+every container has a Docker health check, Sentinel sees one primary and its replica.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import testinfra
+
+from failover_tests import docker_actions as dk
+from failover_tests.lbstats import server_states
+
+# tier -> (main process, ports that must listen)
+EXPECTED = {
+    "edge": ("haproxy", [8080, 8404]),
+    "api_lb": ("haproxy", [8080, 8404]),
+    "model_lb": ("haproxy", [8080, 8404]),
+    "web": ("python3", [8080]),
+    "api": ("python3", [8080]),
+    "model": ("python3", [8080]),
+    "integration": ("python3", [8080]),
+    "status": ("python3", [8080]),
+    "redis": ("redis-server", [6379]),
+    "sentinel": ("redis-sentinel", [26379]),
+    "chaos": ("toxiproxy-server", [8474]),
+}
+
+
+def _containers(stack: Any) -> list[dict[str, Any]]:
+    return stack.containers()
+
+
+@pytest.fixture(scope="module")
+def hosts(stack: Any) -> dict[str, Any]:
+    return {c["name"]: testinfra.get_host(f"docker://{c['name']}") for c in _containers(stack)}
+
+
+def test_processes_run_as_non_root(stack: Any, hosts: dict[str, Any]) -> None:
+    problems = []
+    for c in _containers(stack):
+        host = hosts[c["name"]]
+        proc, _ = EXPECTED[c["tier"]]
+        table = [line.split(None, 1) for line in host.check_output("ps -eo user:20,comm --no-headers").splitlines()]
+        rows = [(user, comm.strip()) for user, comm in table if comm.strip() != "ps"]
+        if not any(comm == proc[:15] for _, comm in rows):
+            problems.append(f"{c['name']}: no {proc} process (saw {sorted({comm for _, comm in rows})})")
+        problems += [f"{c['name']}: {comm} runs as {user}" for user, comm in rows if user != "app"]
+    assert not problems, "; ".join(problems)
+
+
+def test_ports_listen(stack: Any, hosts: dict[str, Any]) -> None:
+    missing = [
+        f"{c['name']}:{port}"
+        for c in _containers(stack)
+        for port in EXPECTED[c["tier"]][1]
+        if not hosts[c["name"]].socket(f"tcp://0.0.0.0:{port}").is_listening
+        and not hosts[c["name"]].socket(f"tcp://:::{port}").is_listening
+    ]
+    assert not missing, f"not listening: {', '.join(missing)}"
+
+
+def test_admin_endpoints_are_loopback_only(stack: Any, hosts: dict[str, Any]) -> None:
+    for c in stack.containers("api") + stack.containers("web"):
+        host = hosts[c["name"]]
+        assert host.socket("tcp://127.0.0.1:9901").is_listening, c["name"]
+        assert not host.socket("tcp://0.0.0.0:9901").is_listening, f"{c['name']} exposes its admin port"
+
+
+def test_every_lb_backend_has_a_health_check(stack: Any, hosts: dict[str, Any]) -> None:
+    for tier in ("edge", "api_lb", "model_lb"):
+        for lb in stack.lbs(tier):
+            config = hosts[lb].file("/etc/stackdrill/haproxy.cfg").content_string
+            for line in (x.strip() for x in config.splitlines()):
+                if line.startswith("default-server"):
+                    assert " check " in f" {line} ", f"{lb}: backend without health check: {line}"
+            for backend, servers in server_states(stack.outputs["lb_stats"][lb]).items():
+                for server, status in servers.items():
+                    assert status.startswith("UP"), f"{lb}: {backend}/{server} is {status}"
+
+
+def test_every_container_has_a_docker_health_check(stack: Any) -> None:
+    for c in _containers(stack):
+        info = dk.inspect(c["name"])
+        assert info["Config"].get("Healthcheck"), f"{c['name']} has no Docker health check"
+        assert info["State"]["Health"]["Status"] == "healthy", f"{c['name']} is {info['State']['Health']['Status']}"
+
+
+def test_sentinel_sees_one_primary_and_its_replica(stack: Any, hosts: dict[str, Any]) -> None:
+    sentinel = stack.containers("sentinel")[0]["name"]
+    out = hosts[sentinel].check_output("redis-cli -p 26379 SENTINEL replicas sessions").splitlines()
+    replicas = [out[i + 1] for i, key in enumerate(out[:-1]) if key == "name"]
+    assert len(replicas) == stack.topology.store.replicas, f"Sentinel lists replicas {replicas}"
+    primary = hosts[sentinel].check_output("redis-cli -p 26379 SENTINEL get-master-addr-by-name sessions").split()[0]
+    assert primary in {c["name"] for c in stack.containers("redis")}
+    sentinels = hosts[sentinel].check_output("redis-cli -p 26379 SENTINEL sentinels sessions")
+    assert sentinels.count("sd-") >= stack.topology.store.sentinels - 1, sentinels

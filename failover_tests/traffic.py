@@ -1,0 +1,999 @@
+"""Open-loop traffic probes: what the clients of the stack saw, request by request.
+
+A `Probe` sends requests on a fixed schedule (one timetable per path, all paths at the same
+rate, staggered) whether or not earlier requests have returned, so a stall shows up as
+latency rather than as a silently lowered load (no coordinated omission). Every request is
+kept as a `Record` whose latency is measured from its *scheduled* start.
+
+Endpoint failover models a population of clients that resolve one name to several edge
+load balancers, as a client with several DNS records would: request ``k`` starts at
+endpoint ``k mod len(endpoints)`` (round robin, so every edge carries traffic and a fault on
+any of them is visible) and, on a connection-level error (refused, reset, connect timeout),
+tries the next endpoint while its budget lasts, each endpoint at most once. An HTTP answer,
+5xx included, is never retried on another endpoint: that is the load balancer's job.
+
+The probe runs in its own thread with its own event loop, so test code can start it, apply
+faults, mark them (`Probe.mark`) on the probe's clock, and stop or join it. It is bounded:
+scheduling ends at ``duration_s`` or after ``max_requests`` requests (or at `Probe.stop`),
+each request ends within its path's ``timeout_s`` counted from its scheduled start, and at
+most ``max_in_flight`` requests are outstanding; a request due while that many are in
+flight is not sent and is recorded as a failure (``attempts == 0``), never silently
+dropped. The default bound is the most the schedule can have in flight, so it only bites
+when set lower. A path's ``setup`` request (e.g. writing the key a read path reads) is sent
+once before time zero and kept apart in `Probe.setup_records`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import resource
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType, TracebackType
+from typing import Protocol, TypeAlias
+from urllib.parse import urlsplit
+
+import aiohttp
+from hdrh.histogram import HdrHistogram
+from yarl import URL
+
+from infra.errors import ScenarioError
+
+__all__ = [
+    "Event",
+    "JSONValue",
+    "LagStats",
+    "PathSpec",
+    "Probe",
+    "Record",
+    "TimeSpan",
+    "WindowStats",
+    "default_paths",
+    "latency_histogram",
+    "summarize",
+]
+
+log = logging.getLogger(__name__)
+
+JSONValue: TypeAlias = "dict[str, JSONValue] | list[JSONValue] | str | int | float | bool | None"
+BodyFactory: TypeAlias = Callable[[int], JSONValue]
+
+# HdrHistogram range and precision used for every latency figure: 1 us .. 120 s, 3 digits.
+HDR_LOWEST_US = 1
+HDR_HIGHEST_US = 120_000_000
+HDR_SIGNIFICANT_DIGITS = 3
+
+SERVED_BY_HEADER = "X-Served-By"
+API_STATE_HEADER = "X-Api-State"
+FALLBACK_STATES = frozenset({"fallback", "degraded"})
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
+# Errors after which a client with several DNS records would try the next address: the
+# connection was refused, reset, timed out while connecting, or closed before an answer.
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    aiohttp.ClientConnectorError,
+    aiohttp.ConnectionTimeoutError,
+    aiohttp.ServerDisconnectedError,
+    aiohttp.ClientOSError,
+    ConnectionError,
+)
+_START_LEAD_S = 0.02  # first request is scheduled this long after the loop is ready
+_JOIN_GRACE_S = 1.0  # extra wait for in-flight requests beyond their own budget
+
+
+def latency_histogram() -> HdrHistogram:
+    """A fresh HdrHistogram in microseconds (1 us..120 s, 3 significant digits)."""
+    return HdrHistogram(HDR_LOWEST_US, HDR_HIGHEST_US, HDR_SIGNIFICANT_DIGITS)
+
+
+def _to_us(value_ms: float) -> int:
+    """Clamp a latency in ms to the histogram's trackable range, in whole microseconds."""
+    return min(HDR_HIGHEST_US, max(HDR_LOWEST_US, round(value_ms * 1000.0)))
+
+
+@dataclass(frozen=True, slots=True)
+class PathSpec:
+    """One kind of request the probe sends, at the probe's rate."""
+
+    name: str
+    method: str
+    path: str
+    body: JSONValue | BodyFactory = None
+    timeout_s: float = 3.0
+    ok_statuses: frozenset[int] | None = None
+    setup: PathSpec | None = None
+
+    def __post_init__(self) -> None:
+        """Reject a spec that could not be sent, naming the field and the fix."""
+        if not self.name:
+            raise ScenarioError("PathSpec.name is empty: give the path a name like 'api.complete'")
+        if self.method not in _METHODS:
+            raise ScenarioError(
+                f"PathSpec {self.name!r}: method {self.method!r} is not one of "
+                f"{sorted(_METHODS)} (use upper case)"
+            )
+        if not self.path.startswith("/"):
+            raise ScenarioError(f"PathSpec {self.name!r}: path {self.path!r} must start with '/'")
+        if not (self.timeout_s > 0 and math.isfinite(self.timeout_s)):
+            raise ScenarioError(
+                f"PathSpec {self.name!r}: timeout_s={self.timeout_s!r} must be a positive number"
+            )
+        if self.ok_statuses is not None and (
+            not self.ok_statuses or any(not 100 <= s <= 599 for s in self.ok_statuses)
+        ):
+            raise ScenarioError(
+                f"PathSpec {self.name!r}: ok_statuses={sorted(self.ok_statuses)} must be a "
+                "non-empty set of HTTP statuses (100..599)"
+            )
+
+    def url_path(self, seq: int) -> str:
+        """The request path for sequence number `seq` (`{n}` replaced)."""
+        return self.path.replace("{n}", str(seq))
+
+    def body_for(self, seq: int) -> JSONValue:
+        """The JSON body for sequence number `seq`, or None for no body."""
+        return self.body(seq) if callable(self.body) else self.body
+
+    def is_ok(self, status: int) -> bool:
+        """Whether an HTTP status counts as success for this path (default: 2xx)."""
+        if self.ok_statuses is None:
+            return 200 <= status <= 299
+        return status in self.ok_statuses
+
+
+def default_paths(*, timeout_s: float = 3.0) -> list[PathSpec]:
+    """The four paths of the replica stack: completion, session write and read, home page."""
+    steady_key = "/v1/sessions/drill-steady"
+    return [
+        PathSpec("api.complete", "POST", "/v1/complete", {"prompt": "drill"}, timeout_s),
+        PathSpec("api.sessions", "PUT", "/v1/sessions/drill-{n}", _session_body, timeout_s),
+        PathSpec(
+            "api.sessions_read",
+            "GET",
+            steady_key,
+            timeout_s=timeout_s,
+            ok_statuses=frozenset({200}),
+            setup=PathSpec(
+                "api.sessions_read.setup", "PUT", steady_key, {"n": -1}, timeout_s=timeout_s
+            ),
+        ),
+        PathSpec("web.home", "GET", "/", timeout_s=timeout_s),
+    ]
+
+
+def _session_body(seq: int) -> JSONValue:
+    """Body of the session write for sequence number `seq`."""
+    return {"n": seq}
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One request as the client saw it; times are seconds since the probe's start."""
+
+    path: str  # the PathSpec's name
+    seq: int  # the path's sequence number, also its `{n}`
+    scheduled_s: float  # when the request was due
+    latency_ms: float  # from the scheduled start, not the send: no coordinated omission
+    status: int  # HTTP status, 0 when no answer came (transport error, timeout, not sent)
+    ok: bool  # the status is one of the path's ok statuses and no transport error occurred
+    replica: str | None  # the X-Served-By header of the answer
+    endpoint: str | None  # base URL of the last attempt: the one that answered or failed last
+    error: str | None  # why it failed (`HTTP 503`, `timeout: ...`), None when ok
+    fallback: bool  # a `"fallback": true` body or an X-Api-State of fallback/degraded
+    completed_s: float  # when the answer (or the failure) came
+    attempts: int = 1  # endpoints tried; 0 when not sent
+    lag_ms: float = 0.0  # how late the probe sent it (already included in latency_ms)
+
+    def to_dict(self) -> dict[str, JSONValue]:
+        """The record as a JSON-ready dict."""
+        return {
+            "path": self.path,
+            "seq": self.seq,
+            "scheduled_s": self.scheduled_s,
+            "latency_ms": self.latency_ms,
+            "status": self.status,
+            "ok": self.ok,
+            "replica": self.replica,
+            "endpoint": self.endpoint,
+            "error": self.error,
+            "fallback": self.fallback,
+            "completed_s": self.completed_s,
+            "attempts": self.attempts,
+            "lag_ms": self.lag_ms,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A labelled moment on the probe's clock, e.g. a fault applied or reverted."""
+
+    t_s: float
+    label: str
+
+    def to_dict(self) -> dict[str, JSONValue]:
+        """The event as a JSON-ready dict."""
+        return {"t_s": self.t_s, "label": self.label}
+
+
+@dataclass(frozen=True, slots=True)
+class LagStats:
+    """How late requests were sent compared with their schedule."""
+
+    count: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    mean_ms: float
+
+    def to_dict(self) -> dict[str, JSONValue]:
+        """The stats as a JSON-ready dict."""
+        return {
+            "count": self.count,
+            "p50_ms": self.p50_ms,
+            "p90_ms": self.p90_ms,
+            "p99_ms": self.p99_ms,
+            "max_ms": self.max_ms,
+            "mean_ms": self.mean_ms,
+        }
+
+
+class TimeSpan(Protocol):
+    """A named half-open interval [start_s, end_s) of scheduled times (e.g. slo.Window)."""
+
+    @property
+    def name(self) -> str:
+        """The window's name."""
+        ...
+
+    @property
+    def start_s(self) -> float:
+        """Inclusive start, seconds since probe start."""
+        ...
+
+    @property
+    def end_s(self) -> float:
+        """Exclusive end, seconds since probe start."""
+        ...
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """What one path saw in one window; requests belong to the window of their schedule."""
+
+    path: str
+    window: str
+    start_s: float
+    end_s: float
+    count: int
+    ok_count: int
+    success_ratio: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    longest_failure_run: int
+    replicas: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    fallback_count: int = 0
+    statuses: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+    def to_dict(self) -> dict[str, JSONValue]:
+        """The stats as a JSON-ready dict."""
+        return {
+            "path": self.path,
+            "window": self.window,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "count": self.count,
+            "ok_count": self.ok_count,
+            "success_ratio": self.success_ratio,
+            "p50_ms": self.p50_ms,
+            "p90_ms": self.p90_ms,
+            "p99_ms": self.p99_ms,
+            "max_ms": self.max_ms,
+            "longest_failure_run": self.longest_failure_run,
+            "replicas": dict(self.replicas),
+            "fallback_count": self.fallback_count,
+            "statuses": dict(self.statuses),
+        }
+
+
+def summarize(
+    records: Iterable[Record],
+    path: str,
+    window: TimeSpan | None = None,
+    *,
+    fallback_is_failure: bool = False,
+) -> WindowStats:
+    """Summarise one path's records scheduled in `window` (all records when None).
+
+    Latency percentiles cover every request, failed ones included (the user waited that
+    long either way), and come from an HdrHistogram (1 us..120 s, 3 significant digits:
+    within 0.1%, clamped to the exact minimum and maximum); `max_ms` is exact. The
+    longest failure run follows scheduled order, not completion order. With
+    `fallback_is_failure`, fallback answers count as failures.
+    """
+    selected = [r for r in records if r.path == path]
+    if window is not None:
+        selected = [r for r in selected if window.start_s <= r.scheduled_s < window.end_s]
+        name, start_s, end_s = window.name, window.start_s, window.end_s
+    else:
+        name = "all"
+        start_s = 0.0
+        end_s = max((r.scheduled_s for r in selected), default=0.0)
+    selected.sort(key=lambda r: (r.scheduled_s, r.seq))
+
+    hist = latency_histogram()
+    ok_count = 0
+    run = longest = 0
+    replicas: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    fallback_count = 0
+    for rec in selected:
+        hist.record_value(_to_us(rec.latency_ms))
+        good = rec.ok and not (fallback_is_failure and rec.fallback)
+        if good:
+            ok_count += 1
+            run = 0
+        else:
+            run += 1
+            longest = max(longest, run)
+        if rec.replica is not None:
+            replicas[rec.replica] += 1
+        if rec.fallback:
+            fallback_count += 1
+        statuses[str(rec.status)] += 1
+
+    count = len(selected)
+    if count:
+        lo_ms = min(r.latency_ms for r in selected)
+        max_ms: float | None = max(r.latency_ms for r in selected)
+        assert max_ms is not None
+
+        def pct(q: float) -> float:
+            # HdrHistogram reports a bucket's highest equivalent value (up to 0.1% high);
+            # a percentile can never lie outside the exact minimum and maximum.
+            return min(max_ms, max(lo_ms, hist.get_value_at_percentile(q) / 1000.0))
+
+        p50: float | None = pct(50.0)
+        p90: float | None = pct(90.0)
+        p99: float | None = pct(99.0)
+        ratio: float | None = ok_count / count
+    else:
+        p50 = p90 = p99 = max_ms = ratio = None
+    return WindowStats(
+        path=path,
+        window=name,
+        start_s=start_s,
+        end_s=end_s,
+        count=count,
+        ok_count=ok_count,
+        success_ratio=ratio,
+        p50_ms=p50,
+        p90_ms=p90,
+        p99_ms=p99,
+        max_ms=max_ms,
+        longest_failure_run=longest,
+        replicas=MappingProxyType(dict(replicas.most_common())),
+        fallback_count=fallback_count,
+        statuses=MappingProxyType(dict(sorted(statuses.items()))),
+    )
+
+
+def _check_endpoint(endpoint: str) -> str:
+    """Return the endpoint without a trailing slash, or refuse anything but a loopback port."""
+    hint = "use http://127.0.0.1:<port> or http://localhost:<port>, a port the stack publishes"
+    try:
+        parts = urlsplit(endpoint)
+        port = parts.port
+    except ValueError as exc:
+        raise ScenarioError(f"endpoint {endpoint!r} is not a valid URL: {exc}; {hint}") from exc
+    if (
+        parts.scheme != "http"
+        or parts.hostname not in _LOOPBACK_HOSTS
+        or port is None
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ScenarioError(
+            f"endpoint {endpoint!r} refused: traffic may only go to loopback ports; {hint}"
+        )
+    return f"http://{parts.hostname}:{port}"
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, single-line description of a transport error."""
+    text = str(exc).strip().replace("\n", " ")
+    name = type(exc).__name__
+    return f"{name}: {text[:160]}" if text else name
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A PathSpec compiled for the hot loop: static URLs and body bytes precomputed."""
+
+    spec: PathSpec
+    templated: bool
+    static_urls: tuple[URL, ...]
+    static_body: bytes | None
+    headers: Mapping[str, str]
+
+    def url(self, endpoint_index: int, endpoint: str, seq: int) -> URL:
+        """The URL of request `seq` on one endpoint."""
+        if self.templated:
+            return URL(endpoint + self.spec.url_path(seq))
+        return self.static_urls[endpoint_index]
+
+    def body(self, seq: int) -> bytes | None:
+        """The encoded body of request `seq`."""
+        if not callable(self.spec.body):
+            return self.static_body
+        value = self.spec.body(seq)
+        return None if value is None else json.dumps(value).encode()
+
+
+def _compile(spec: PathSpec, endpoints: Sequence[str]) -> _Plan:
+    """Precompute what does not change between requests of a path."""
+    templated = "{n}" in spec.path
+    static_urls = () if templated else tuple(URL(e + spec.path) for e in endpoints)
+    static_body = None
+    if not callable(spec.body) and spec.body is not None:
+        static_body = json.dumps(spec.body).encode()
+    has_body = callable(spec.body) or spec.body is not None
+    headers = {"Content-Type": "application/json"} if has_body else {}
+    return _Plan(spec, templated, static_urls, static_body, MappingProxyType(headers))
+
+
+class Probe:
+    """An open-loop traffic probe against loopback endpoints, run in its own thread."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        paths: Sequence[PathSpec],
+        *,
+        rate_per_s: float,
+        duration_s: float,
+        max_requests: int | None = None,
+        max_in_flight: int | None = None,
+        connect_timeout_s: float = 0.25,
+        name: str = "probe",
+    ) -> None:
+        """Record the settings; nothing is sent until `start()` or `run()`."""
+        if not endpoints:
+            raise ScenarioError("Probe needs at least one endpoint (the stack's edge URLs)")
+        if not paths:
+            raise ScenarioError("Probe needs at least one PathSpec; see default_paths()")
+        names = [p.name for p in paths]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ScenarioError(f"Probe paths must have unique names; repeated: {dupes}")
+        if not (rate_per_s > 0 and math.isfinite(rate_per_s)):
+            raise ScenarioError(f"rate_per_s={rate_per_s!r} must be a positive number")
+        if not (duration_s > 0 and math.isfinite(duration_s)):
+            raise ScenarioError(f"duration_s={duration_s!r} must be a positive number")
+        if not connect_timeout_s > 0:
+            raise ScenarioError(f"connect_timeout_s={connect_timeout_s!r} must be positive")
+        self.endpoints: tuple[str, ...] = tuple(_check_endpoint(e) for e in endpoints)
+        self.paths: tuple[PathSpec, ...] = tuple(paths)
+        self.rate_per_s = float(rate_per_s)
+        self.duration_s = float(duration_s)
+        self.connect_timeout_s = float(connect_timeout_s)
+        self.name = name
+        n_paths = len(self.paths)
+        if max_requests is None:
+            max_requests = (
+                math.ceil(round(self.rate_per_s * self.duration_s * n_paths * 1.1, 6)) + 10
+            )
+        if max_in_flight is None:
+            # The most requests that can be in flight at once, given every request's budget.
+            budget_s = sum(p.timeout_s for p in self.paths)
+            max_in_flight = math.ceil(self.rate_per_s * budget_s) + 2 * n_paths + 16
+        if max_requests < 1:
+            raise ScenarioError(f"max_requests={max_requests} must be at least 1")
+        if max_in_flight < 1:
+            raise ScenarioError(f"max_in_flight={max_in_flight} must be at least 1")
+        self.max_requests = max_requests
+        self.max_in_flight = max_in_flight
+
+        # Global request g is sent at g * spacing_s; it belongs to path g % n_paths with
+        # sequence number g // n_paths, so every path runs at rate_per_s, staggered.
+        self._spacing_s = 1.0 / (self.rate_per_s * n_paths)
+        planned = math.ceil(round(self.duration_s / self._spacing_s, 6))
+        self._total = min(planned, self.max_requests)
+        self._plans = tuple(_compile(p, self.endpoints) for p in self.paths)
+
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._finished = threading.Event()
+        self._failure: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._origin: float | None = None
+        self._records: list[Record] = []
+        self._setup_records: list[Record] = []
+        self._events: list[Event] = []
+        self._lag_hist = latency_histogram()
+        self._lag_sum_us = 0
+        # Loop-thread state.
+        self._session: aiohttp.ClientSession | None = None
+        self._client_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.connect_timeout_s
+        )
+        self._next_g = 0
+        self._next_endpoint = 0
+        self._in_flight = 0
+        self._halted = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._scheduling_done: asyncio.Future[None] | None = None
+
+    # -- public API ---------------------------------------------------------------------
+
+    def start(self) -> Probe:
+        """Start the probe thread; returns once setup requests are done and the clock runs."""
+        with self._lock:
+            if self._thread is not None:
+                raise ScenarioError(f"probe {self.name!r} was already started; make a new one")
+            self._warn_about_fd_limit()
+            self._thread = threading.Thread(
+                target=self._thread_main, name=f"stackdrill-{self.name}", daemon=True
+            )
+            self._thread.start()
+        setup_budget_s = sum(p.setup.timeout_s for p in self.paths if p.setup is not None)
+        if not self._ready.wait(timeout=setup_budget_s + 10.0):
+            self.stop()
+            self.join(timeout_s=5.0)
+            raise ScenarioError(
+                f"probe {self.name!r} did not start within {setup_budget_s + 10.0:.1f} s; "
+                "the event loop thread is stuck"
+            )
+        if self._failure is not None:
+            self.join()
+        log.info(
+            "probe %s started: %d paths x %.1f/s for %.1f s on %s",
+            self.name,
+            len(self.paths),
+            self.rate_per_s,
+            self.duration_s,
+            ", ".join(self.endpoints),
+        )
+        return self
+
+    def stop(self) -> None:
+        """Stop scheduling new requests; in-flight ones finish within their budget."""
+        with self._lock:
+            loop = self._loop
+            if loop is None or self._finished.is_set():
+                return
+            # _finished is set under this lock before the loop closes, so the loop is open.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._halt)
+
+    def join(self, timeout_s: float | None = None) -> bool:
+        """Wait until the probe has finished; True if it has. Re-raises a probe crash."""
+        thread = self._thread
+        if thread is None:
+            raise ScenarioError(f"probe {self.name!r} was never started; call start() first")
+        thread.join(timeout_s)
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+        return not thread.is_alive()
+
+    def run(self) -> list[Record]:
+        """Run the probe to completion (duration_s or max_requests) and return its records."""
+        self.start()
+        self.join()
+        return self.records
+
+    def mark(self, label: str) -> Event:
+        """Record a labelled event now, on the probe's clock (seconds since start)."""
+        event = Event(round(self.now_s(), 6), label)
+        with self._lock:
+            self._events.append(event)
+        log.info("probe %s: %.3f s %s", self.name, event.t_s, label)
+        return event
+
+    def now_s(self) -> float:
+        """Seconds since the probe's start (its clock origin)."""
+        origin = self._origin
+        if origin is None:
+            raise ScenarioError(f"probe {self.name!r} has no clock yet; call start() first")
+        return time.monotonic() - origin
+
+    @property
+    def origin_monotonic_s(self) -> float | None:
+        """The `time.monotonic()` value of the probe's time zero, once started."""
+        return self._origin
+
+    @property
+    def running(self) -> bool:
+        """Whether the probe thread is still running."""
+        return self._thread is not None and not self._finished.is_set()
+
+    @property
+    def records(self) -> list[Record]:
+        """Every request recorded so far, in scheduled order."""
+        recs = list(self._records)
+        recs.sort(key=lambda r: r.scheduled_s)
+        return recs
+
+    @property
+    def setup_records(self) -> list[Record]:
+        """The setup requests sent before time zero (negative scheduled times)."""
+        return list(self._setup_records)
+
+    @property
+    def events(self) -> list[Event]:
+        """Every event marked so far, in time order."""
+        with self._lock:
+            return sorted(self._events, key=lambda e: e.t_s)
+
+    @property
+    def schedule_lag(self) -> LagStats:
+        """Send time minus scheduled time over all sent requests (HdrHistogram)."""
+        hist = self._lag_hist
+        count = hist.get_total_count()
+        if not count:
+            return LagStats(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return LagStats(
+            count=count,
+            p50_ms=hist.get_value_at_percentile(50.0) / 1000.0,
+            p90_ms=hist.get_value_at_percentile(90.0) / 1000.0,
+            p99_ms=hist.get_value_at_percentile(99.0) / 1000.0,
+            max_ms=hist.get_max_value() / 1000.0,
+            mean_ms=self._lag_sum_us / count / 1000.0,
+        )
+
+    def __enter__(self) -> Probe:
+        """Start the probe."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop scheduling and wait for in-flight requests."""
+        self.stop()
+        self.join()
+
+    # -- loop thread ----------------------------------------------------------------------
+
+    def _warn_about_fd_limit(self) -> None:
+        """Log when max_in_flight could exhaust the process's file descriptors."""
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and self.max_in_flight > soft - 64:
+            log.warning(
+                "probe %s: max_in_flight=%d is close to the open-file limit %d; "
+                "raise it with `ulimit -n` or lower the rate",
+                self.name,
+                self.max_in_flight,
+                soft,
+            )
+
+    def _thread_main(self) -> None:
+        """Own an event loop for the probe's lifetime."""
+        loop = asyncio.new_event_loop()
+        with self._lock:
+            self._loop = loop
+        try:
+            loop.run_until_complete(self._main())
+        except BaseException as exc:
+            log.exception("probe %s crashed", self.name)
+            self._failure = exc
+        finally:
+            with self._lock:
+                self._finished.set()
+            # Only now, with any failure recorded, may a waiting start() return.
+            self._ready.set()
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+
+    async def _main(self) -> None:
+        """Set up, run the schedule, then wait for in-flight requests."""
+        loop = asyncio.get_running_loop()
+        connector = aiohttp.TCPConnector(
+            limit=self.max_in_flight, limit_per_host=0, keepalive_timeout=15.0
+        )
+        session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=self._client_timeout,
+            headers={"User-Agent": "stackdrill-probe"},
+            auto_decompress=False,
+        )
+        self._session = session
+        try:
+            setup_base = await self._run_setup(loop)
+            self._origin = loop.time() + _START_LEAD_S
+            # Setup records were timed from the first setup request; move them before zero.
+            shift_s = setup_base - self._origin
+            self._setup_records[:] = [_shift(r, shift_s) for r in self._setup_records]
+            self._scheduling_done = loop.create_future()
+            self._ready.set()
+            if self._halted:
+                self._finish_scheduling()
+            else:
+                self._timer = loop.call_at(self._origin, self._tick)
+            await self._scheduling_done
+            if self._tasks:
+                budget_s = max(p.timeout_s for p in self.paths) + _JOIN_GRACE_S
+                _done, pending = await asyncio.wait(set(self._tasks), timeout=budget_s)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    await asyncio.wait(pending)
+        finally:
+            await session.close()
+        lag = self.schedule_lag
+        log.info(
+            "probe %s finished: %d requests, schedule lag p99 %.2f ms (max %.2f ms)",
+            self.name,
+            len(self._records),
+            lag.p99_ms,
+            lag.max_ms,
+        )
+
+    async def _run_setup(self, loop: asyncio.AbstractEventLoop) -> float:
+        """Send each path's setup request once; return the loop time they were timed from."""
+        base = loop.time()
+        for index, spec in enumerate(self.paths):
+            if spec.setup is None:
+                continue
+            plan = _compile(spec.setup, self.endpoints)
+            due = loop.time()
+            await self._send(plan, 0, due, due - base, self._setup_records, index)
+            rec = self._setup_records[-1]
+            if not rec.ok:
+                log.warning(
+                    "probe %s: setup %s %s failed (status %d, %s); its path may fail too",
+                    self.name,
+                    spec.setup.method,
+                    spec.setup.path,
+                    rec.status,
+                    rec.error,
+                )
+        return base
+
+    def _halt(self) -> None:
+        """Stop scheduling (runs on the loop thread)."""
+        self._halted = True
+        if self._scheduling_done is not None:
+            self._finish_scheduling()
+
+    def _finish_scheduling(self) -> None:
+        """Cancel the next tick and release `_main` (runs on the loop thread)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        done = self._scheduling_done
+        if done is not None and not done.done():
+            done.set_result(None)
+
+    def _tick(self) -> None:
+        """Launch every request that is due, then sleep until the next one (loop thread)."""
+        loop = self._loop
+        origin = self._origin
+        assert loop is not None and origin is not None
+        self._timer = None
+        now = loop.time()
+        spacing = self._spacing_s
+        plans = self._plans
+        n_paths = len(plans)
+        g = self._next_g
+        while g < self._total and not self._halted:
+            due = origin + g * spacing
+            if due > now:
+                self._next_g = g
+                self._timer = loop.call_at(due, self._tick)
+                return
+            self._launch(plans[g % n_paths], g // n_paths, due, g * spacing)
+            g += 1
+        self._next_g = g
+        if g >= self._total and not self._halted:
+            log.info("probe %s: schedule complete after %d requests", self.name, g)
+        self._finish_scheduling()
+
+    def _launch(self, plan: _Plan, seq: int, due: float, scheduled_s: float) -> None:
+        """Start one request, or record it as not sent when max_in_flight is reached."""
+        if self._in_flight >= self.max_in_flight:
+            self._records.append(
+                Record(
+                    path=plan.spec.name,
+                    seq=seq,
+                    scheduled_s=scheduled_s,
+                    latency_ms=0.0,
+                    status=0,
+                    ok=False,
+                    replica=None,
+                    endpoint=None,
+                    error=f"not sent: max_in_flight={self.max_in_flight} requests in flight",
+                    fallback=False,
+                    completed_s=scheduled_s,
+                    attempts=0,
+                )
+            )
+            return
+        assert self._loop is not None
+        self._in_flight += 1
+        first = self._next_endpoint
+        self._next_endpoint = (first + 1) % len(self.endpoints)
+        task = self._loop.create_task(
+            self._send(plan, seq, due, scheduled_s, self._records, first, measure_lag=True)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._on_done)
+
+    def _on_done(self, task: asyncio.Task[None]) -> None:
+        """Forget a finished request task."""
+        self._tasks.discard(task)
+        self._in_flight -= 1
+
+    async def _send(
+        self,
+        plan: _Plan,
+        seq: int,
+        due: float,
+        scheduled_s: float,
+        sink: list[Record],
+        first_endpoint: int,
+        *,
+        measure_lag: bool = False,
+    ) -> None:
+        """Send one request with endpoint failover inside its budget, and record it."""
+        loop = asyncio.get_running_loop()
+        lag_s = loop.time() - due
+        if measure_lag:
+            lag_us = max(HDR_LOWEST_US, min(HDR_HIGHEST_US, int(lag_s * 1e6)))
+            self._lag_hist.record_value(lag_us)
+            self._lag_sum_us += lag_us
+        session = self._session
+        assert session is not None
+        spec = plan.spec
+        endpoints = self.endpoints
+        n_endpoints = len(endpoints)
+        body = plan.body(seq)
+        status = 0
+        error: str | None = None
+        replica: str | None = None
+        endpoint: str | None = None
+        fallback = False
+        attempts = 0
+        connect_failed = False
+        try:
+            async with asyncio.timeout_at(due + spec.timeout_s):
+                for i in range(n_endpoints):
+                    index = (first_endpoint + i) % n_endpoints
+                    endpoint = endpoints[index]
+                    attempts += 1
+                    try:
+                        async with session.request(
+                            spec.method,
+                            plan.url(index, endpoint, seq),
+                            data=body,
+                            headers=plan.headers,
+                            allow_redirects=False,
+                        ) as resp:
+                            payload = await resp.read()
+                            status = resp.status
+                            replica = resp.headers.get(SERVED_BY_HEADER)
+                            state = resp.headers.get(API_STATE_HEADER)
+                    except _CONNECTION_ERRORS as exc:
+                        error = _describe(exc)
+                        connect_failed = True
+                        continue
+                    error = None
+                    connect_failed = False
+                    fallback = (state is not None and state.lower() in FALLBACK_STATES) or (
+                        _body_says_fallback(payload)
+                    )
+                    break
+        except TimeoutError:
+            error = f"timeout: no answer within the {spec.timeout_s:g} s budget" + (
+                f" ({attempts} attempts; last: {error})" if error else ""
+            )
+        except aiohttp.ClientError as exc:
+            error = _describe(exc)
+        except asyncio.CancelledError:
+            error = "cancelled: the probe stopped before an answer"
+            raise
+        finally:
+            if error is not None:
+                status = 0
+                if connect_failed and attempts == n_endpoints > 1:
+                    error = f"{error} (all {n_endpoints} endpoints failed)"
+            elapsed_s = loop.time() - due
+            sink.append(
+                _record(
+                    spec,
+                    seq,
+                    scheduled_s,
+                    elapsed_s,
+                    status,
+                    error,
+                    replica,
+                    endpoint,
+                    fallback,
+                    attempts,
+                    lag_s,
+                )
+            )
+
+
+def _record(
+    spec: PathSpec,
+    seq: int,
+    scheduled_s: float,
+    elapsed_s: float,
+    status: int,
+    error: str | None,
+    replica: str | None,
+    endpoint: str | None,
+    fallback: bool,
+    attempts: int,
+    lag_s: float,
+) -> Record:
+    """Build the Record of a finished request; a non-ok status becomes its error."""
+    ok = error is None and spec.is_ok(status)
+    if error is None and not ok:
+        error = f"HTTP {status}"
+    return Record(
+        path=spec.name,
+        seq=seq,
+        scheduled_s=scheduled_s,
+        latency_ms=elapsed_s * 1000.0,
+        status=status,
+        ok=ok,
+        replica=replica,
+        endpoint=endpoint,
+        error=error,
+        fallback=fallback,
+        completed_s=scheduled_s + elapsed_s,
+        attempts=attempts,
+        lag_ms=max(lag_s, 0.0) * 1000.0,
+    )
+
+
+def _body_says_fallback(payload: bytes) -> bool:
+    """Whether a JSON body carries a top-level `"fallback": true`."""
+    if b'"fallback"' not in payload:
+        return False
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and doc.get("fallback") is True
+
+
+def _shift(rec: Record, offset_s: float) -> Record:
+    """The same record with its times moved by `offset_s`."""
+    return Record(
+        path=rec.path,
+        seq=rec.seq,
+        scheduled_s=rec.scheduled_s + offset_s,
+        latency_ms=rec.latency_ms,
+        status=rec.status,
+        ok=rec.ok,
+        replica=rec.replica,
+        endpoint=rec.endpoint,
+        error=rec.error,
+        fallback=rec.fallback,
+        completed_s=rec.completed_s + offset_s,
+        attempts=rec.attempts,
+        lag_ms=rec.lag_ms,
+    )

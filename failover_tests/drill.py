@@ -18,7 +18,8 @@ SUITES = Path(__file__).parent / "suites"
 class _DrillProgress:
     """pytest plugin object: drives the progress bar and keeps each test's outcome."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, names: list[str] | None = None) -> None:
+        self.names = [n.replace("-", "_").lower() for n in names or []]
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=console,
@@ -26,6 +27,18 @@ class _DrillProgress:
         self.task = self.progress.add_task("collecting", total=None)
         self.rows: dict[str, dict[str, Any]] = {}
         self.errors: list[str] = []
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """Keep only the scenarios named on the command line (by test or scenario name)."""
+        if not self.names:
+            return
+        keep, drop = [], []
+        for item in items:
+            label = getattr(getattr(item, "scenario", None), "name", "")
+            hay = f"{item.nodeid} {label}".replace("-", "_").lower()
+            (keep if any(n in hay for n in self.names) else drop).append(item)
+        items[:] = keep
+        config.hook.pytest_deselected(items=drop)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.progress.update(self.task, total=len(session.items), description="bringing the stack up")
@@ -69,9 +82,7 @@ def run_drill(
     files = [s for s in scenarios if Path(s).exists()]
     names = [s for s in scenarios if not Path(s).exists()]
     args += files or [str(SUITES)]
-    if names:
-        args += ["-k", " or ".join(names)]
-    plugin = _DrillProgress(console)
+    plugin = _DrillProgress(console, names)
     t0 = time.monotonic()
     code = int(pytest.main(args, plugins=[plugin]))
     elapsed = time.monotonic() - t0

@@ -76,14 +76,21 @@ class ScenarioResult:
     error: str | None = None
     schedule_lag: LagStats | None = None
     paths: Sequence[str] = ()
+    expect_failure: bool = False
 
     @property
     def status(self) -> str:
-        """`error` if the scenario crashed, else `pass`/`fail` by verdict, else `unjudged`."""
+        """`error` if the scenario crashed, else `pass`/`fail` by verdict, else `unjudged`.
+
+        A scenario that is meant to fail (a broken topology, the naive cascade) is `caught`
+        when its verdict fails, and `fail` when every SLO held: the drill missed the failure.
+        """
         if self.error is not None:
             return "error"
         if self.verdict is None:
             return "unjudged"
+        if self.expect_failure:
+            return "fail" if self.verdict.passed else "caught"
         return "pass" if self.verdict.passed else "fail"
 
     @property
@@ -811,6 +818,7 @@ def write_report(
     summary: dict[str, JSONValue] = {
         "scenarios": len(results),
         "passed": counts["pass"],
+        "caught": counts["caught"],
         "failed": counts["fail"],
         "errored": counts["error"],
         "unjudged": counts["unjudged"],
@@ -829,14 +837,15 @@ def write_report(
     if not results:
         overall = "unjudged"
     else:
-        overall = "pass" if all(r.status == "pass" for r in results) else "fail"
+        overall = "pass" if all(r.status in ("pass", "caught") for r in results) else "fail"
     html_text = (
         _environment()
         .get_template(TEMPLATE_NAME)
         .render(
             title="stackdrill report",
             generated_at=generated_at,
-            meta=[(str(k), _meta_value(v)) for k, v in meta.items()],
+            # Structured meta (topology, node map) stays in report.json; the header shows scalars.
+            meta=[(str(k), _meta_value(v)) for k, v in meta.items() if not isinstance(v, (dict, list))],
             summary=summary,
             overall=overall,
             spof=spof,

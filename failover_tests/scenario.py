@@ -121,6 +121,7 @@ class Scenario(_Model):
     slos: list[SLOSpec] = Field(default_factory=list)
     lb_marks_down: LBExpectation | None = None
     status: StatusExpectation | None = None
+    expect: Literal["pass", "fail"] = "pass"  # "fail": the drill must catch a failure (broken topology)
     verify_writes: bool = False
     max_lost_writes: int | None = Field(None, ge=0)
 
@@ -373,6 +374,7 @@ def run(
         error=error,
         schedule_lag=probe.schedule_lag,
         paths=[s.name for s in specs],
+        expect_failure=scenario.expect == "fail",
     )
 
 

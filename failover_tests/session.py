@@ -125,5 +125,12 @@ class ScenarioRunner:
         if result.error:
             raise AssertionError(f"{sc.name}: {result.error}")
         if check and result.verdict is not None:
-            result.verdict.raise_if_failed()
+            if sc.expect == "fail":
+                if result.verdict.passed:
+                    raise AssertionError(
+                        f"{sc.name}: expected the drill to catch a failure ({result.fault_label}), "
+                        "but every SLO held"
+                    )
+            else:
+                result.verdict.raise_if_failed()
         return result

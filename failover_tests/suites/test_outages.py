@@ -148,8 +148,8 @@ def test_slow_dependency_cascades_without_protection(stack_factory: Any, runner_
             slos=[slo("api.complete", p99_ms=1200), slo("api.sessions", p99_ms=500), slo("web.home", p99_ms=1800)],
             duration_s=8.0,
             recovery_s=8.0,
+            expect="fail",
         ),
-        check=False,
     )
     verdict = result.verdict
     assert verdict is not None and not verdict.passed, "the naive stack absorbed the slow model: the drill cannot see a cascade"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import Counter
 from typing import Any
@@ -49,6 +50,8 @@ def _graph(mocks: RecordingMocks) -> dict[str, dict[str, str]]:
 
 
 def _deploy(backend: Any, topo_name: str = "default") -> tuple[RecordingMocks, dict[str, Any]]:
+    # Pulumi's mock runtime uses the current event loop; earlier asyncio.run() calls unset it.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, preview=False)
     topo = topology.load(topo_name)

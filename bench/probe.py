@@ -50,9 +50,7 @@ def _serve(conn: multiprocessing.connection.Connection) -> None:
             counts[name] = counts.get(name, 0) + 1
             first.setdefault(name, now)
             last[name] = now
-            return web.Response(
-                body=body, content_type="application/json", headers={"X-Served-By": "bench-1"}
-            )
+            return web.Response(body=body, content_type="application/json", headers={"X-Served-By": "bench-1"})
 
         return handle
 
@@ -174,10 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"achieved/target  : {ratio_text}; total {total_achieved / total_target:.4f}")
     per_path = ", ".join(f"{p} {r:.1f}" for p, r in fig.arrived.items())
     total_arrived = sum(fig.arrived.values())
-    print(
-        f"server arrivals  : {per_path}; total {total_arrived:.1f} req/s "
-        f"(ratio {total_arrived / total_target:.4f})"
-    )
+    print(f"server arrivals  : {per_path}; total {total_arrived:.1f} req/s (ratio {total_arrived / total_target:.4f})")
     print(f"requests ok      : {fig.ok}/{fig.total} in {fig.wall_s:.2f} s wall")
     per_request_us = fig.cpu_s / max(fig.total, 1) * 1e6
     print(
@@ -185,10 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{fig.cpu_s / fig.wall_s:.0%} of one core ({os.cpu_count()} cores, load "
         f"{os.getloadavg()[0]:.1f})"
     )
-    print(
-        f"schedule lag     : p50 {fig.lag_p50_ms:.3f} ms, p99 {fig.lag_p99_ms:.3f} ms, "
-        f"max {fig.lag_max_ms:.3f} ms"
-    )
+    print(f"schedule lag     : p50 {fig.lag_p50_ms:.3f} ms, p99 {fig.lag_p99_ms:.3f} ms, max {fig.lag_max_ms:.3f} ms")
     print(f"latency          : p50 {fig.latency_p50_ms:.3f} ms, p99 {fig.latency_p99_ms:.3f} ms")
     print(
         f"goals            : lag p99 < {LAG_GOAL_P99_MS:g} ms {'PASS' if lag_ok else 'MISS'}; "

@@ -71,8 +71,14 @@ def unpause(name: str) -> None:
         client().api.unpause(name)
 
 
-def update_resources(name: str, *, cpu_quota: int | None = None, cpu_period: int | None = None,
-                     mem_limit: int | None = None, memswap_limit: int | None = None) -> None:
+def update_resources(
+    name: str,
+    *,
+    cpu_quota: int | None = None,
+    cpu_period: int | None = None,
+    mem_limit: int | None = None,
+    memswap_limit: int | None = None,
+) -> None:
     """`docker update` of CPU quota/period and memory limits."""
     kwargs: dict[str, Any] = {}
     if cpu_quota is not None:

@@ -32,7 +32,8 @@ class _DrillProgress:
         """Keep only the scenarios named on the command line (by test or scenario name)."""
         if not self.names:
             return
-        keep, drop = [], []
+        keep: list[pytest.Item] = []
+        drop: list[pytest.Item] = []
         for item in items:
             label = getattr(getattr(item, "scenario", None), "name", "")
             hay = f"{item.nodeid} {label}".replace("-", "_").lower()
@@ -68,8 +69,16 @@ class _DrillProgress:
 
 
 def run_drill(
-    scenarios: list[str], *, topology: str, stack_name: str, keep_stack: bool, report_dir: str,
-    seed: int | None, as_json: bool, console: Console, out: Console,
+    scenarios: list[str],
+    *,
+    topology: str,
+    stack_name: str,
+    keep_stack: bool,
+    report_dir: str,
+    seed: int | None,
+    as_json: bool,
+    console: Console,
+    out: Console,
 ) -> int:
     """Run the suites (or the named scenarios); print the summary; return the exit code."""
     args = ["-p", "no:terminal", "-p", "no:cacheprovider", "--topology", topology, "--report-dir", report_dir]
@@ -89,8 +98,16 @@ def run_drill(
     report = _load_report(Path(report_dir) / "report.json")
     rows = _rows(plugin, report)
     if as_json:
-        out.print_json(json.dumps({"exit_code": code, "duration_s": elapsed, "scenarios": rows,
-                                   "report": str(Path(report_dir) / "report.html")}))
+        out.print_json(
+            json.dumps(
+                {
+                    "exit_code": code,
+                    "duration_s": elapsed,
+                    "scenarios": rows,
+                    "report": str(Path(report_dir) / "report.html"),
+                }
+            )
+        )
     else:
         _table(out, rows, report, elapsed, Path(report_dir))
     for err in plugin.errors:
@@ -154,4 +171,6 @@ def _table(out: Console, rows: list[dict[str, Any]], report: dict[str, Any], ela
     if spof:
         out.print(f"single points of failure: {'; '.join(str(s) for s in spof)}")
     passed = sum(r["verdict"] == "passed" for r in rows)
-    out.print(f"{passed} passed, {len(rows) - passed} not passed in {elapsed:.0f} s; report: {report_dir / 'report.html'}")
+    out.print(
+        f"{passed} passed, {len(rows) - passed} not passed in {elapsed:.0f} s; report: {report_dir / 'report.html'}"
+    )

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from infra import outputs as O
-from infra.errors import FaultError
 from failover_tests import docker_actions as dk
 from failover_tests.faults.base import FaultEnv
 from failover_tests.journal import Journal
 from failover_tests.targets import Inventory
+from infra import outputs as O
+from infra.errors import FaultError
 
 log = logging.getLogger(__name__)
 MASTER = "sessions"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from infra.topology import Topology
 from failover_tests.presets import scenario, slo
+from infra.topology import Topology
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,12 @@ def entries(topo: Topology) -> list[MatrixEntry]:
         out.append(
             MatrixEntry(
                 f"lose-one-{tier}",
-                scenario(f"lose-one-{tier}", f"kill {victim} (one of {n} {tier})", {"name": "kill", "target": victim},
-                         **extra),
+                scenario(
+                    f"lose-one-{tier}",
+                    f"kill {victim} (one of {n} {tier})",
+                    {"name": "kill", "target": victim},
+                    **extra,
+                ),
                 survivable,
             )
         )
@@ -65,8 +69,13 @@ def entries(topo: Topology) -> list[MatrixEntry]:
     out.append(
         MatrixEntry(
             "lose-store-primary",
-            scenario("lose-store-primary", "kill the Redis primary", {"name": "kill", "target": "role=primary"},
-                     slos=sessions_gap, duration_s=8.0),
+            scenario(
+                "lose-store-primary",
+                "kill the Redis primary",
+                {"name": "kill", "target": "role=primary"},
+                slos=sessions_gap,
+                duration_s=8.0,
+            ),
             topo.store.replicas > 0 and topo.store.sentinels - 1 >= topo.store.quorum,
         )
     )

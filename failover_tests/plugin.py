@@ -32,8 +32,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ini = f"stackdrill_{name.replace('-', '_')}"
         group.addoption(f"--{name}", dest=ini, default=None, help=f"{help_text} (ini: {ini})")
         parser.addini(ini, help_text, default=default)
-    group.addoption("--keep-stack", dest="stackdrill_keep_stack", action="store_true", default=None,
-                    help="leave the stack up after the session; the next run reuses it")
+    group.addoption(
+        "--keep-stack",
+        dest="stackdrill_keep_stack",
+        action="store_true",
+        default=None,
+        help="leave the stack up after the session; the next run reuses it",
+    )
     parser.addini("stackdrill_keep_stack", "leave the stack up after the session", type="bool", default=False)
 
 
@@ -51,6 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "docker: needs a live Docker engine (make test sets one up)")
     config.addinivalue_line("markers", "browser: renders a page in headless Chromium")
     if hasattr(signal, "SIGTERM") and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+
         def _term(signum: int, frame: object) -> None:
             raise KeyboardInterrupt
 

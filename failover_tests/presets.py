@@ -12,9 +12,16 @@ PATHS = ["api.complete", "api.sessions", "web.home"]
 DURING_MIN_SUCCESS = 0.98
 
 
-def slo(path: str, *, p99_ms: float | None = None, min_success: float = 0.99, max_run: int = 2,
-        recovery_s: float | None = 5.0, allow_fallback: bool = True,
-        windows: tuple[str, ...] = ("before", "during", "after")) -> dict[str, Any]:
+def slo(
+    path: str,
+    *,
+    p99_ms: float | None = None,
+    min_success: float = 0.99,
+    max_run: int = 2,
+    recovery_s: float | None = 5.0,
+    allow_fallback: bool = True,
+    windows: tuple[str, ...] = ("before", "during", "after"),
+) -> dict[str, Any]:
     """One SLO entry as a scenario mapping."""
     default = WEB_P99_MS if path.startswith("web") else API_P99_MS
     out: dict[str, Any] = {
@@ -40,9 +47,19 @@ def responsive(paths: list[str] | None = None, **overrides: Any) -> list[dict[st
     return out
 
 
-def scenario(name: str, description: str, fault: dict[str, Any] | None, *, slos: list[dict[str, Any]] | None = None,
-             duration_s: float = 6.0, recovery_s: float = 5.0, steady_state_s: float = 2.0,
-             rate_per_s: float = 10.0, paths: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+def scenario(
+    name: str,
+    description: str,
+    fault: dict[str, Any] | None,
+    *,
+    slos: list[dict[str, Any]] | None = None,
+    duration_s: float = 6.0,
+    recovery_s: float = 5.0,
+    steady_state_s: float = 2.0,
+    rate_per_s: float = 10.0,
+    paths: list[str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """A scenario mapping with the suite's defaults."""
     return {
         "name": name,

@@ -10,13 +10,13 @@ import logging
 import os
 from typing import Any
 
-from infra import outputs as O
 from failover_tests import docker_actions as dk
 from failover_tests.env import fault_env
 from failover_tests.faults import fault_class
 from failover_tests.faults.app import SERVICE_TIERS, AppFault
 from failover_tests.faults.resources import host_memory_bytes
 from failover_tests.toxiproxy import ToxiproxyClient
+from infra import outputs as O
 
 log = logging.getLogger(__name__)
 

@@ -161,9 +161,7 @@ class Bucket:
         }
 
 
-def compact_records(
-    records: Iterable[Record], bucket_s: float = DEFAULT_BUCKET_S
-) -> dict[str, list[Bucket]]:
+def compact_records(records: Iterable[Record], bucket_s: float = DEFAULT_BUCKET_S) -> dict[str, list[Bucket]]:
     """Per path, the non-empty time buckets of requests (by scheduled time), in order."""
     grouped: dict[str, dict[int, list[Record]]] = defaultdict(lambda: defaultdict(list))
     for rec in records:
@@ -238,9 +236,7 @@ def _worst(result: ScenarioResult, stats: Sequence[WindowStats]) -> _Worst:
     judged = [s for s in stats if s.count]
     low = min(judged, key=lambda s: s.success_ratio or 0.0, default=None)
     high = max(judged, key=lambda s: s.p99_ms or 0.0, default=None)
-    recoveries = (
-        [c for c in result.verdict.checks if c.name == "recovery"] if result.verdict else []
-    )
+    recoveries = [c for c in result.verdict.checks if c.name == "recovery"] if result.verdict else []
     recovery: float | None = None
     if recoveries:
         observed = [c.observed for c in recoveries]
@@ -281,16 +277,13 @@ def _scenario_json(
         "stats": [s.to_dict() for s in stats],
         "worst": _worst(result, stats).to_dict(),
         "events": [e.to_dict() for e in result.events],
-        "status_samples": [
-            {"t_s": t, "components": dict(states)} for t, states in result.status_samples
-        ],
+        "status_samples": [{"t_s": t, "components": dict(states)} for t, states in result.status_samples],
         "spof": list(result.spof),
         "schedule_lag": result.schedule_lag.to_dict() if result.schedule_lag else None,
         "request_count": len(result.records),
         "bucket_s": bucket_s,
         "paths": {
-            p: {"total": totals[p], "buckets": [b.to_dict() for b in buckets.get(p, [])]}
-            for p in result.path_names
+            p: {"total": totals[p], "buckets": [b.to_dict() for b in buckets.get(p, [])]} for p in result.path_names
         },
     }
 
@@ -399,8 +392,7 @@ class _TimeAxis:
             )
             if labels:
                 out.append(
-                    f'<text x="{x}" y="{_num(bottom + 14)}" text-anchor="middle" '
-                    f'class="tick">{_fmt_s(t)}</text>'
+                    f'<text x="{x}" y="{_num(bottom + 14)}" text-anchor="middle" class="tick">{_fmt_s(t)}</text>'
                 )
         return out
 
@@ -418,9 +410,7 @@ class _TimeAxis:
             f"<title>fault {label}: {result.fault_start_s:.1f} s..{end:.1f} s</title></rect>"
         ]
 
-    def events(
-        self, events: Sequence[Event], top: float, bottom: float, *, labels: bool
-    ) -> list[str]:
+    def events(self, events: Sequence[Event], top: float, bottom: float, *, labels: bool) -> list[str]:
         """A dashed vertical line per event, labelled at the top if asked."""
         out = []
         for ev in events:
@@ -432,10 +422,7 @@ class _TimeAxis:
                 f"<title>{ev.t_s:.2f} s: {text}</title></line>"
             )
             if labels:
-                out.append(
-                    f'<text class="event-label" x="{x}" y="{_num(top - 4)}" '
-                    f'text-anchor="middle">{text}</text>'
-                )
+                out.append(f'<text class="event-label" x="{x}" y="{_num(top - 4)}" text-anchor="middle">{text}</text>')
         return out
 
 
@@ -448,9 +435,7 @@ def _svg(kind: str, height: float, body: list[str], label: str, extra: str = "")
     )
 
 
-def _latency_chart(
-    result: ScenarioResult, path: str, buckets: Sequence[Bucket], bucket_s: float
-) -> Markup:
+def _latency_chart(result: ScenarioResult, path: str, buckets: Sequence[Bucket], bucket_s: float) -> Markup:
     """Latency (p50, p99, max per bucket, log scale) and errors of one path over time."""
     axis = _TimeAxis(result.timeline_end_s)
     top, bottom = 22.0, 190.0
@@ -576,9 +561,7 @@ def _rows_chart(
     return _svg(kind, height, body, label)
 
 
-def _replicas_chart(
-    result: ScenarioResult, bucket_s: float
-) -> tuple[Markup | None, list[tuple[str, str]]]:
+def _replicas_chart(result: ScenarioResult, bucket_s: float) -> tuple[Markup | None, list[tuple[str, str]]]:
     """Which replicas answered, over time, all paths together; plus the legend entries."""
     per_bucket: dict[int, Counter[str]] = defaultdict(Counter)
     failed: Counter[int] = Counter()
@@ -613,9 +596,7 @@ def _replicas_chart(
     for index, n in sorted(failed.items()):
         t0 = index * bucket_s
         title = f"no answer: {n} requests at {t0:.2f}..{t0 + bucket_s:.2f} s"
-        cells.append(
-            (len(rows) - 1, t0, t0 + bucket_s, _COLORS["error"], 0.3 + 0.7 * n / fail_peak, title)
-        )
+        cells.append((len(rows) - 1, t0, t0 + bucket_s, _COLORS["error"], 0.3 + 0.7 * n / fail_peak, title))
     legend = [(r, colors[r]) for r in replicas]
     if failed:
         legend.append(("no answer", _COLORS["error"]))
@@ -730,9 +711,7 @@ def _scenario_view(
         "duration": f"{result.duration_s:.1f} s",
         "error": result.error,
         "failures": [c.message for c in verdict.failures] if verdict else [],
-        "checks": [
-            {"passed": c.passed, "message": c.message, "name": c.name} for c in verdict.checks
-        ]
+        "checks": [{"passed": c.passed, "message": c.message, "name": c.name} for c in verdict.checks]
         if verdict
         else [],
         "stats": [
@@ -834,10 +813,8 @@ def write_report(
     json_path = out / "report.json"
     json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
-    if not results:
-        overall = "unjudged"
-    else:
-        overall = "pass" if all(r.status in ("pass", "caught") for r in results) else "fail"
+    ok = all(r.status in ("pass", "caught") for r in results)
+    overall = "unjudged" if not results else "pass" if ok else "fail"
     html_text = (
         _environment()
         .get_template(TEMPLATE_NAME)

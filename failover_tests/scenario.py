@@ -19,14 +19,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from infra.errors import ScenarioError
 from failover_tests.faults import validate_params
 from failover_tests.report import ScenarioResult
 from failover_tests.slo import SLO, Check, Verdict, evaluate, windows_around
 from failover_tests.traffic import PathSpec, default_paths
+from infra.errors import ScenarioError
 
 log = logging.getLogger(__name__)
 PATHS = {p.name: p for p in default_paths()}
+WINDOWS: tuple[Literal["before", "during", "after"], ...] = ("before", "during", "after")
 
 
 class _Model(BaseModel):
@@ -65,9 +66,7 @@ class SLOSpec(_Model):
     """An SLO of one path in some windows (before, during, after)."""
 
     path: str
-    windows: list[Literal["before", "during", "after"]] = Field(
-        default_factory=lambda: ["before", "during", "after"]
-    )
+    windows: list[Literal["before", "during", "after"]] = Field(default_factory=lambda: list(WINDOWS))
     min_success: float | None = Field(None, ge=0, le=1)
     max_p50_ms: float | None = Field(None, ge=0)
     max_p99_ms: float | None = Field(None, ge=0)
@@ -190,7 +189,9 @@ class _StatusSampler(threading.Thread):
             self.stop_event.wait(self.interval_s)
 
 
-def _lb_check(stack: Any, exp: LBExpectation, targets: list[str], applied_at: float) -> tuple[list[Check], threading.Thread]:
+def _lb_check(
+    stack: Any, exp: LBExpectation, targets: list[str], applied_at: float
+) -> tuple[list[Check], threading.Thread]:
     """Watch the LBs during the fault: every target must be marked down within the budget."""
     results: list[Check] = []
     lbs = stack.lbs(exp.lb)
@@ -226,8 +227,11 @@ def _lb_rejoin(stack: Any, exp: LBExpectation, targets: list[str]) -> list[Check
             except Exception:  # noqa: BLE001 - reported as a failed check
                 took = None
             ok = took is not None
-            msg = (f"{lb}: {exp.backend}/{server} back up {took:.1f} s after revert" if took is not None
-                   else f"{lb}: {exp.backend}/{server} not back up within {exp.rejoin_within_s:.0f} s of revert")
+            msg = (
+                f"{lb}: {exp.backend}/{server} back up {took:.1f} s after revert"
+                if took is not None
+                else f"{lb}: {exp.backend}/{server} not back up within {exp.rejoin_within_s:.0f} s of revert"
+            )
             checks.append(Check("lb_rejoin", exp.lb, "after", 0.0, 0.0, took, exp.rejoin_within_s, ok, msg))
     return checks
 
@@ -251,11 +255,22 @@ def _lost_writes(
     msg = f"api.sessions: {lost} of {len(acked)} acknowledged writes lost {where}"
     if limit is not None and not passed:
         msg = f"api.sessions: {lost} acknowledged writes lost > {limit} {where}"
-    return Check("lost_writes", "api.sessions", "after", start_s, end_s, float(lost), None if limit is None else float(limit), passed, msg)
+    return Check(
+        "lost_writes",
+        "api.sessions",
+        "after",
+        start_s,
+        end_s,
+        float(lost),
+        None if limit is None else float(limit),
+        passed,
+        msg,
+    )
 
 
-def _status_checks(exp: StatusExpectation, samples: list[tuple[float, dict[str, str]]],
-                   start_s: float, end_s: float, last_s: float) -> list[Check]:
+def _status_checks(
+    exp: StatusExpectation, samples: list[tuple[float, dict[str, str]]], start_s: float, end_s: float, last_s: float
+) -> list[Check]:
     """Did the status page show the component `during` within budget, and recover after?"""
     comp = exp.component
     during = [(t, s.get(comp)) for t, s in samples if start_s <= t <= end_s]
@@ -267,10 +282,13 @@ def _status_checks(exp: StatusExpectation, samples: list[tuple[float, dict[str, 
         "status_during", f"status.{comp}", "during", start_s, end_s,
         None if hit is None else hit - start_s, exp.within_s, ok,
         f"status.{comp}: {exp.during} after {hit - start_s:.1f} s" if ok and hit is not None
-        else f"status.{comp}: never {exp.during} within {exp.within_s:.0f} s of the fault (saw {', '.join(seen) or 'nothing'})",
+        else f"status.{comp}: never {exp.during} within {exp.within_s:.0f} s of the fault "
+        f"(saw {', '.join(seen) or 'nothing'})",
     ))  # fmt: skip
     after = [(t, s.get(comp)) for t, s in samples if t > end_s]
-    back = next((t for t, st in after if st == "operational" and all(s2 == "operational" for t2, s2 in after if t2 >= t)), None)
+    back = next(
+        (t for t, st in after if st == "operational" and all(s2 == "operational" for t2, s2 in after if t2 >= t)), None
+    )
     ok_after = back is not None and back - end_s <= exp.recover_within_s
     checks.append(Check(
         "status_after", f"status.{comp}", "after", end_s, last_s,

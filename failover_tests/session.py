@@ -9,11 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from infra import outputs as O
 from failover_tests import scenario as scenario_mod
 from failover_tests.faults import Fault
 from failover_tests.report import ScenarioResult, write_report
 from failover_tests.traffic import Probe
+from infra import outputs as O
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,7 @@ class ScenarioRunner:
             if sc.expect == "fail":
                 if result.verdict.passed:
                     raise AssertionError(
-                        f"{sc.name}: expected the drill to catch a failure ({result.fault_label}), "
-                        "but every SLO held"
+                        f"{sc.name}: expected the drill to catch a failure ({result.fault_label}), but every SLO held"
                     )
             else:
                 result.verdict.raise_if_failed()

@@ -60,13 +60,10 @@ class Window:
         if not self.name:
             raise ScenarioError("Window.name is empty: use before, during, after or a label")
         if not (math.isfinite(self.start_s) and math.isfinite(self.end_s)):
-            raise ScenarioError(
-                f"window {self.name!r}: bounds [{self.start_s}, {self.end_s}] must be finite"
-            )
+            raise ScenarioError(f"window {self.name!r}: bounds [{self.start_s}, {self.end_s}] must be finite")
         if self.end_s < self.start_s:
             raise ScenarioError(
-                f"window {self.name!r} ends before it starts: "
-                f"[{self.start_s:.3f} s, {self.end_s:.3f} s]"
+                f"window {self.name!r} ends before it starts: [{self.start_s:.3f} s, {self.end_s:.3f} s]"
             )
 
     @property
@@ -133,17 +130,13 @@ class SLO:
         if not names or any(not n for n in names):
             raise ScenarioError(f"{where}: window must name at least one window")
         if self.min_success is not None and not 0.0 <= self.min_success <= 1.0:
-            raise ScenarioError(
-                f"{where}: min_success={self.min_success} is a ratio in 0..1 (e.g. 0.999)"
-            )
+            raise ScenarioError(f"{where}: min_success={self.min_success} is a ratio in 0..1 (e.g. 0.999)")
         for key in ("max_p50_ms", "max_p99_ms", "max_recovery_s"):
             value = getattr(self, key)
             if value is not None and not value >= 0:
                 raise ScenarioError(f"{where}: {key}={value} must be >= 0")
         if self.max_consecutive_failures is not None and self.max_consecutive_failures < 0:
-            raise ScenarioError(
-                f"{where}: max_consecutive_failures={self.max_consecutive_failures} must be >= 0"
-            )
+            raise ScenarioError(f"{where}: max_consecutive_failures={self.max_consecutive_failures} must be >= 0")
         if self.min_requests < 0:
             raise ScenarioError(f"{where}: min_requests={self.min_requests} must be >= 0")
 
@@ -315,15 +308,12 @@ def evaluate(
         unknown = [n for n in slo.window_names if n not in by_name]
         if unknown:
             raise ScenarioError(
-                f"SLO for {slo.path!r} names unknown window(s) {unknown}; "
-                f"known windows: {sorted(by_name)}"
+                f"SLO for {slo.path!r} names unknown window(s) {unknown}; known windows: {sorted(by_name)}"
             )
     if fault_end_s is None and "during" in by_name:
         fault_end_s = by_name["during"].end_s
     if fault_end_s is None and any(s.max_recovery_s is not None for s in slos):
-        raise ScenarioError(
-            "max_recovery_s needs the fault's end: pass fault_end_s= or a window named 'during'"
-        )
+        raise ScenarioError("max_recovery_s needs the fault's end: pass fault_end_s= or a window named 'during'")
 
     checks: list[Check] = []
     stats: dict[tuple[str, str, bool], WindowStats] = {}
@@ -332,9 +322,7 @@ def evaluate(
             window = by_name[name]
             key = (slo.path, name, not slo.allow_fallback)
             if key not in stats:
-                stats[key] = summarize(
-                    records, slo.path, window, fallback_is_failure=not slo.allow_fallback
-                )
+                stats[key] = summarize(records, slo.path, window, fallback_is_failure=not slo.allow_fallback)
             checks.extend(_window_checks(slo, window, stats[key], fault_label))
         if slo.max_recovery_s is not None:
             assert fault_end_s is not None
@@ -396,12 +384,8 @@ def _window_checks(slo: SLO, window: Window, stats: WindowStats, fault_label: st
     if slo.max_consecutive_failures is not None:
         run = stats.longest_failure_run
         passed = run <= slo.max_consecutive_failures
-        text = (
-            f"{run} consecutive failures {'<=' if passed else '>'} {slo.max_consecutive_failures}"
-        )
-        out.append(
-            check("consecutive_failures", float(run), slo.max_consecutive_failures, passed, text)
-        )
+        text = f"{run} consecutive failures {'<=' if passed else '>'} {slo.max_consecutive_failures}"
+        out.append(check("consecutive_failures", float(run), slo.max_consecutive_failures, passed, text))
     return out
 
 

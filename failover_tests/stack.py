@@ -15,15 +15,15 @@ from typing import Any
 
 import requests
 
-from infra import outputs as O
-from infra.lifecycle import StackManager
-from infra.topology import Topology
-from infra.wait import wait_until
 from failover_tests.env import fault_env
 from failover_tests.faults import Fault, FaultEnv, fault_class
 from failover_tests.lbstats import is_up, server_states
 from failover_tests.reap import reap_faults
 from failover_tests.traffic import PathSpec, Probe, default_paths
+from infra import outputs as O
+from infra.lifecycle import StackManager
+from infra.topology import Topology
+from infra.wait import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +62,24 @@ class DrillStack:
         """Container entries of the outputs, optionally of one tier."""
         return [c for c in self.outputs[O.CONTAINERS] if tier is None or c[O.C_TIER] == tier]
 
-    def fault(self, name: str, target: str, params: Mapping[str, Any] | None = None,
-              rng: random.Random | None = None) -> Fault:
+    def fault(
+        self, name: str, target: str, params: Mapping[str, Any] | None = None, rng: random.Random | None = None
+    ) -> Fault:
         """A fault on this stack (not yet applied): use it as a context manager."""
         return fault_class(name)(self.env, target, params, rng=rng or random.Random(self.seed))
 
-    def probe(self, *, rate_per_s: float = 20, duration_s: float = 20,
-              paths: Sequence[PathSpec] | None = None, name: str = "probe") -> Probe:
+    def probe(
+        self,
+        *,
+        rate_per_s: float = 20,
+        duration_s: float = 20,
+        paths: Sequence[PathSpec] | None = None,
+        name: str = "probe",
+    ) -> Probe:
         """An open-loop probe against both edges."""
-        return Probe(self.edges, list(paths or default_paths()), rate_per_s=rate_per_s,
-                     duration_s=duration_s, name=name)
+        return Probe(
+            self.edges, list(paths or default_paths()), rate_per_s=rate_per_s, duration_s=duration_s, name=name
+        )
 
     def lb_servers(self, lb: str, backend: str) -> dict[str, str]:
         """server -> status as one LB container (e.g. `sd-s-edge-0`) sees a backend (`be_api`)."""
@@ -120,8 +128,9 @@ class DrillStack:
         self.__dict__.pop("env", None)
 
 
-def provision(topology: Topology, stack_name: str, *, keep: bool,
-              progress: Callable[[str, str, bool], None] | None = None) -> DrillStack:
+def provision(
+    topology: Topology, stack_name: str, *, keep: bool, progress: Callable[[str, str, bool], None] | None = None
+) -> DrillStack:
     """Reap orphans, then reuse a kept stack of that name or bring a new one up."""
     from infra import images
     from infra.reaper import reap

@@ -131,7 +131,9 @@ class Inventory:
                 raise ScenarioError(f"target '{sel}': tier {tier} has 1 replica, nothing to leave standing")
             survivor = rng.choice(pool)
             return [t for t in pool if t != survivor]
-        raise ScenarioError(f"target '{sel}': unknown mode '{mode}'; use {tier}:random, {tier}:random:N or {tier}:all-but-one")
+        raise ScenarioError(
+            f"target '{sel}': unknown mode '{mode}'; use {tier}:random, {tier}:random:N or {tier}:all-but-one"
+        )
 
     def _match(self, sel: str) -> list[Target]:
         wanted: dict[str, str] = {}
@@ -147,12 +149,7 @@ class Inventory:
             wanted["name"] = primary
         pool = [t for t in self.targets if t.tier not in INSTRUMENTATION_TIERS or "tier" in wanted]
         found = [
-            t
-            for t in pool
-            if all(
-                str(getattr(t, k)) == v or (k == "name" and v == t.short)
-                for k, v in wanted.items()
-            )
+            t for t in pool if all(str(getattr(t, k)) == v or (k == "name" and v == t.short) for k, v in wanted.items())
         ]
         if not found:
             raise ScenarioError(f"target '{sel}' matches nothing; {self._known()}")

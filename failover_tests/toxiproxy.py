@@ -49,8 +49,9 @@ class ToxiproxyClient:
             for t in self._call("GET", f"/proxies/{proxy}/toxics")
         ]
 
-    def add_toxic(self, proxy: str, name: str, kind: str, stream: str, toxicity: float,
-                  attributes: dict[str, Any]) -> None:
+    def add_toxic(
+        self, proxy: str, name: str, kind: str, stream: str, toxicity: float, attributes: dict[str, Any]
+    ) -> None:
         """Add a toxic to a proxy."""
         body = {"name": name, "type": kind, "stream": stream, "toxicity": toxicity, "attributes": attributes}
         self._call("POST", f"/proxies/{proxy}/toxics", body)

@@ -117,15 +117,12 @@ class PathSpec:
             raise ScenarioError("PathSpec.name is empty: give the path a name like 'api.complete'")
         if self.method not in _METHODS:
             raise ScenarioError(
-                f"PathSpec {self.name!r}: method {self.method!r} is not one of "
-                f"{sorted(_METHODS)} (use upper case)"
+                f"PathSpec {self.name!r}: method {self.method!r} is not one of {sorted(_METHODS)} (use upper case)"
             )
         if not self.path.startswith("/"):
             raise ScenarioError(f"PathSpec {self.name!r}: path {self.path!r} must start with '/'")
         if not (self.timeout_s > 0 and math.isfinite(self.timeout_s)):
-            raise ScenarioError(
-                f"PathSpec {self.name!r}: timeout_s={self.timeout_s!r} must be a positive number"
-            )
+            raise ScenarioError(f"PathSpec {self.name!r}: timeout_s={self.timeout_s!r} must be a positive number")
         if self.ok_statuses is not None and (
             not self.ok_statuses or any(not 100 <= s <= 599 for s in self.ok_statuses)
         ):
@@ -161,9 +158,7 @@ def default_paths(*, timeout_s: float = 3.0) -> list[PathSpec]:
             steady_key,
             timeout_s=timeout_s,
             ok_statuses=frozenset({200}),
-            setup=PathSpec(
-                "api.sessions_read.setup", "PUT", steady_key, {"n": -1}, timeout_s=timeout_s
-            ),
+            setup=PathSpec("api.sessions_read.setup", "PUT", steady_key, {"n": -1}, timeout_s=timeout_s),
         ),
         PathSpec("web.home", "GET", "/", timeout_s=timeout_s),
     ]
@@ -405,9 +400,7 @@ def _check_endpoint(endpoint: str) -> str:
         or parts.query
         or parts.fragment
     ):
-        raise ScenarioError(
-            f"endpoint {endpoint!r} refused: traffic may only go to loopback ports; {hint}"
-        )
+        raise ScenarioError(f"endpoint {endpoint!r} refused: traffic may only go to loopback ports; {hint}")
     return f"http://{parts.hostname}:{port}"
 
 
@@ -492,9 +485,7 @@ class Probe:
         self.name = name
         n_paths = len(self.paths)
         if max_requests is None:
-            max_requests = (
-                math.ceil(round(self.rate_per_s * self.duration_s * n_paths * 1.1, 6)) + 10
-            )
+            max_requests = math.ceil(round(self.rate_per_s * self.duration_s * n_paths * 1.1, 6)) + 10
         if max_in_flight is None:
             # The most requests that can be in flight at once, given every request's budget.
             budget_s = sum(p.timeout_s for p in self.paths)
@@ -527,9 +518,7 @@ class Probe:
         self._lag_sum_us = 0
         # Loop-thread state.
         self._session: aiohttp.ClientSession | None = None
-        self._client_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=self.connect_timeout_s
-        )
+        self._client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout_s)
         self._next_g = 0
         self._next_endpoint = 0
         self._in_flight = 0
@@ -546,9 +535,7 @@ class Probe:
             if self._thread is not None:
                 raise ScenarioError(f"probe {self.name!r} was already started; make a new one")
             self._warn_about_fd_limit()
-            self._thread = threading.Thread(
-                target=self._thread_main, name=f"stackdrill-{self.name}", daemon=True
-            )
+            self._thread = threading.Thread(target=self._thread_main, name=f"stackdrill-{self.name}", daemon=True)
             self._thread.start()
         setup_budget_s = sum(p.setup.timeout_s for p in self.paths if p.setup is not None)
         if not self._ready.wait(timeout=setup_budget_s + 10.0):
@@ -707,9 +694,7 @@ class Probe:
     async def _main(self) -> None:
         """Set up, run the schedule, then wait for in-flight requests."""
         loop = asyncio.get_running_loop()
-        connector = aiohttp.TCPConnector(
-            limit=self.max_in_flight, limit_per_host=0, keepalive_timeout=15.0
-        )
+        connector = aiohttp.TCPConnector(limit=self.max_in_flight, limit_per_host=0, keepalive_timeout=15.0)
         session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -833,9 +818,7 @@ class Probe:
         self._in_flight += 1
         first = self._next_endpoint
         self._next_endpoint = (first + 1) % len(self.endpoints)
-        task = self._loop.create_task(
-            self._send(plan, seq, due, scheduled_s, self._records, first, measure_lag=True)
-        )
+        task = self._loop.create_task(self._send(plan, seq, due, scheduled_s, self._records, first, measure_lag=True))
         self._tasks.add(task)
         task.add_done_callback(self._on_done)
 

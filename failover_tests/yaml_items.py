@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from infra.errors import ScenarioError, SLOViolation
 from failover_tests.scenario import Scenario, load_file
+from infra.errors import ScenarioError, SLOViolation
 
 
 class ScenarioFile(pytest.File):
@@ -27,9 +27,13 @@ class ScenarioFile(pytest.File):
             item.add_marker(pytest.mark.docker)
             if sc.destructive:
                 item.add_marker(pytest.mark.destructive)
-            item.add_marker(pytest.mark.failover(fault=sc.fault.name if sc.fault else None,
-                                                 target=sc.fault.target if sc.fault else None,
-                                                 description=sc.description))
+            item.add_marker(
+                pytest.mark.failover(
+                    fault=sc.fault.name if sc.fault else None,
+                    target=sc.fault.target if sc.fault else None,
+                    description=sc.description,
+                )
+            )
             yield item
 
     class CollectError(Exception):

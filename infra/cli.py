@@ -21,11 +21,18 @@ from rich.table import Table
 from infra import outputs as O
 from infra.errors import ScenarioError, StackdrillError, ToolchainError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Prove a service topology survives failure.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Prove a service topology survives failure.",
+)
 console = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
-TopologyOpt = Annotated[str, typer.Option("--topology", "-t", help="topology name (default, minimal, ha) or Pulumi.<name>.yaml path")]
+TopologyOpt = Annotated[
+    str, typer.Option("--topology", "-t", help="topology name (default, minimal, ha) or Pulumi.<name>.yaml path")
+]
 StackOpt = Annotated[str, typer.Option("--stack-name", "-s", help="stack name; containers are prefixed sd-<name>-")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
@@ -45,7 +52,8 @@ def _progress() -> Progress:
 @app.command()
 def up(topology: TopologyOpt = "default", stack_name: StackOpt = "default") -> None:
     """Bring a stack up (or update it in place); returns when every container is healthy."""
-    from infra import images, topology as topo_mod
+    from infra import images
+    from infra import topology as topo_mod
     from infra.lifecycle import StackManager
     from infra.toolchain import require_ready
 
@@ -116,7 +124,9 @@ def _print_status(stack_name: str, outputs: dict[str, Any], *, as_json: bool) ->
         table.add_column(col)
     for c in containers:
         colour = "green" if c["health"] == "healthy" else "red"
-        table.add_row(c[O.C_NAME], c[O.C_TIER], str(c[O.C_REPLICA]), c[O.C_ZONE], c[O.C_ROLE], f"[{colour}]{c['health']}[/]")
+        table.add_row(
+            c[O.C_NAME], c[O.C_TIER], str(c[O.C_REPLICA]), c[O.C_ZONE], c[O.C_ROLE], f"[{colour}]{c['health']}[/]"
+        )
     out.print(table)
 
 
@@ -180,7 +190,8 @@ def fault_cmd(
             table.add_column(col)
         for fname, cls in sorted(REGISTRY.items()):
             params = ", ".join(
-                f"{p.name}" + ("" if p.default is not None and p.default.__class__ is not object else "*")
+                f"{p.name}"
+                + ("" if p.default is not None and p.default.__class__ is not object else "*")
                 + (f"={p.default}" if p.default.__class__ is not object else "")
                 for p in cls.params
             )
@@ -219,7 +230,8 @@ def fault_cmd(
 @app.command()
 def spof(topology: TopologyOpt = "default", as_json: JsonOpt = False) -> None:
     """List the single points of failure of a topology, before anything is deployed."""
-    from infra import spof as spof_mod, topology as topo_mod
+    from infra import spof as spof_mod
+    from infra import topology as topo_mod
 
     found = spof_mod.find(topo_mod.load(topology))
     if as_json:
@@ -236,7 +248,9 @@ def spof(topology: TopologyOpt = "default", as_json: JsonOpt = False) -> None:
 
 @app.command()
 def drill(
-    scenarios: Annotated[list[str] | None, typer.Argument(help="scenario names or files (default: every suite)")] = None,
+    scenarios: Annotated[
+        list[str] | None, typer.Argument(help="scenario names or files (default: every suite)")
+    ] = None,
     topology: TopologyOpt = "default",
     stack_name: Annotated[str, typer.Option("--stack-name", "-s", help="stack name (default: drill<pid>)")] = "",
     keep_stack: Annotated[bool, typer.Option("--keep-stack", help="leave the stack up afterwards")] = False,
@@ -245,13 +259,20 @@ def drill(
     as_json: JsonOpt = False,
 ) -> None:
     """Up, run the failover suites with traffic, write the report, down. Exit 1 if any scenario fails."""
-    from infra import topology as topo_mod
     from failover_tests.drill import run_drill
+    from infra import topology as topo_mod
 
     topo_mod.load(topology)  # bad input fails here, before anything is created
     code = run_drill(
-        scenarios or [], topology=topology, stack_name=stack_name, keep_stack=keep_stack,
-        report_dir=report_dir, seed=seed, as_json=as_json, console=console, out=out,
+        scenarios or [],
+        topology=topology,
+        stack_name=stack_name,
+        keep_stack=keep_stack,
+        report_dir=report_dir,
+        seed=seed,
+        as_json=as_json,
+        console=console,
+        out=out,
     )
     raise typer.Exit(code)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
-import socket
 import logging
+import socket
 import tarfile
 import time
 from collections.abc import Iterable
@@ -38,9 +39,7 @@ def client() -> docker.DockerClient:
 
 def _tar(files: dict[str, str]) -> bytes:
     buf = io.BytesIO()
-    dirs = sorted(
-        {str(parent) for p in files for parent in PurePosixPath(p.lstrip("/")).parents} - {"."}
-    )
+    dirs = sorted({str(parent) for p in files for parent in PurePosixPath(p.lstrip("/")).parents} - {"."})
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for d in dirs:
             dinfo = tarfile.TarInfo(d)
@@ -76,14 +75,10 @@ def remove_network(name: str) -> None:
             continue
         net.reload()
         for cont in net.containers:
-            try:
+            with contextlib.suppress(docker.errors.APIError):
                 net.disconnect(cont, force=True)
-            except docker.errors.APIError:
-                pass
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             net.remove()
-        except docker.errors.NotFound:
-            pass
 
 
 def create_container(props: dict[str, Any]) -> dict[str, Any]:
@@ -243,12 +238,10 @@ def image_exists(tag: str) -> bool:
 def build_image(context: Path, tag: str, buildargs: dict[str, str]) -> None:
     """Build an image from a local context with no network."""
     try:
-        client().images.build(
-            path=str(context), tag=tag, buildargs=buildargs, rm=True, network_mode="none", pull=False
-        )
+        client().images.build(path=str(context), tag=tag, buildargs=buildargs, rm=True, network_mode="none", pull=False)
     except docker.errors.BuildError as exc:
         lines = [str(x.get("stream", x.get("error", ""))).strip() for x in exc.build_log]
-        raise StackError(f"building {tag} failed: {' | '.join(l for l in lines if l)[-400:]}") from exc
+        raise StackError(f"building {tag} failed: {' | '.join(x for x in lines if x)[-400:]}") from exc
 
 
 def remove_images(prefix: str = "stackdrill/") -> list[str]:

@@ -42,11 +42,7 @@ class ContainerProvider(ResourceProvider):
         return CreateResult(id_=out["container_id"], outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = [
-            k
-            for k, v in _public(news).items()
-            if k not in _OUT_KEYS and olds.get(k) != v
-        ]
+        changed = [k for k, v in _public(news).items() if k not in _OUT_KEYS and olds.get(k) != v]
         if _sha(news.get("secret_env")) != olds.get("secret_env_sha"):
             changed.append("secret_env")
         in_place = changed == ["files"] and bool(news.get("reload_signal"))

@@ -18,7 +18,8 @@ import pulumi
 import requests
 from pulumi import automation as auto
 
-from infra import docker_backend, outputs as O
+from infra import docker_backend
+from infra import outputs as O
 from infra.errors import StackError, ToolchainError
 from infra.program import ProgramArgs, build
 from infra.resources import select_backend
@@ -54,9 +55,7 @@ class StackInfo:
 
 def _check_name(name: str) -> None:
     if not name or not all(c.isalnum() or c == "-" for c in name) or not name[0].isalpha() or len(name) > 24:
-        raise StackError(
-            f"invalid stack name {name!r}: use 1-24 letters, digits and '-', starting with a letter"
-        )
+        raise StackError(f"invalid stack name {name!r}: use 1-24 letters, digits and '-', starting with a letter")
 
 
 class StackManager:
@@ -141,8 +140,12 @@ class StackManager:
             bad = {n: health.get(n, "missing") for n in names if health.get(n) != "healthy"}
             return not bad, bad
 
-        wait_until(all_healthy, what=f"every container of {self.name} to be healthy", timeout_s=timeout_s,
-                   hint=f"docker logs <container>; stackdrill status --stack-name {self.name}")
+        wait_until(
+            all_healthy,
+            what=f"every container of {self.name} to be healthy",
+            timeout_s=timeout_s,
+            hint=f"docker logs <container>; stackdrill status --stack-name {self.name}",
+        )
 
         def edges_answer() -> tuple[bool, list[str]]:
             seen = []

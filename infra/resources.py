@@ -121,8 +121,7 @@ class PulumiDockerBackend:
             user=spec.user,
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in spec.labels.items()],
             networks_advanced=[
-                docker.ContainerNetworksAdvancedArgs(name=a.network, aliases=list(a.aliases))
-                for a in spec.networks
+                docker.ContainerNetworksAdvancedArgs(name=a.network, aliases=list(a.aliases)) for a in spec.networks
             ],
             ports=[docker.ContainerPortArgs(internal=p, ip="127.0.0.1") for p in spec.publish],
             uploads=[docker.ContainerUploadArgs(file=p, content=c) for p, c in spec.files.items()],
@@ -132,9 +131,7 @@ class PulumiDockerBackend:
             restart="no",
             opts=opts,
         )
-        host_ports = res.ports.apply(
-            lambda ports: {str(p.internal): int(p.external or 0) for p in (ports or [])}
-        )
+        host_ports = res.ports.apply(lambda ports: {str(p.internal): int(p.external or 0) for p in (ports or [])})
         return ContainerHandle(res, spec.name, host_ports)
 
 

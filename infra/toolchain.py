@@ -128,7 +128,12 @@ def _check_pulumi() -> Check:
         return Check("pulumi cli", False, "not found", fix)
     code, out = _run([str(binary), "version"])
     if code != 0:
-        return Check("pulumi cli", False, f"{binary} does not run: {out[-120:]}", "rm -rf ~/.cache/stackdrill/pulumi && make setup")
+        return Check(
+            "pulumi cli",
+            False,
+            f"{binary} does not run: {out[-120:]}",
+            "rm -rf ~/.cache/stackdrill/pulumi && make setup",
+        )
     note = "" if out.strip() == want else f" (kit pins {want})"
     return Check("pulumi cli", True, f"{out.strip()} at {binary}{note}")
 
@@ -175,7 +180,11 @@ def _check_python() -> Check:
             missing.append(dist)
     if missing:
         return Check("python packages", False, f"missing {', '.join(missing)}", "make setup")
-    return Check("python packages", True, f"pulumi {importlib.metadata.version('pulumi')}, docker {importlib.metadata.version('docker')}")
+    return Check(
+        "python packages",
+        True,
+        f"pulumi {importlib.metadata.version('pulumi')}, docker {importlib.metadata.version('docker')}",
+    )
 
 
 def doctor() -> list[Check]:

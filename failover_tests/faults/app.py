@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra import outputs as O
-from infra.errors import FaultError
 from failover_tests import docker_actions as dk
 from failover_tests.faults.base import REQUIRED, Fault, Param, register
+from infra import outputs as O
+from infra.errors import FaultError
 
 SERVICE_TIERS = frozenset({O.TIER_API, O.TIER_WEB, O.TIER_MODEL, O.TIER_INTEGRATION, O.TIER_STATUS})
 _PATHS = Param("paths", str, "", "comma-separated path prefixes (empty: every path)")
@@ -44,7 +44,9 @@ class AppFault(Fault):
             cmd += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
         code, out = dk.exec_run(name, cmd)
         if code != 0:
-            raise FaultError(f"admin endpoint of {name}: curl exit {code}: {out.strip()[:200]}", fault=self.name, target=name)
+            raise FaultError(
+                f"admin endpoint of {name}: curl exit {code}: {out.strip()[:200]}", fault=self.name, target=name
+            )
         try:
             return dict(json.loads(out)) if out.strip() else {}
         except json.JSONDecodeError as exc:

@@ -15,12 +15,13 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import Any, ClassVar, Literal
 
-from infra.errors import FaultError, RevertError, ScenarioError
 from failover_tests.journal import Entry, Journal
 from failover_tests.targets import EdgeTarget, Inventory, Target, describe
+from infra.errors import FaultError, RevertError, ScenarioError
 
 log = logging.getLogger(__name__)
 REQUIRED: Any = object()
@@ -154,7 +155,8 @@ class Fault(ABC):
                 bad = [t.short for t in self.targets if t.tier not in self.tiers]
                 if bad:
                     raise ScenarioError(
-                        f"fault {self.name} cannot target {', '.join(bad)}; it works on tiers {', '.join(sorted(self.tiers))}"
+                        f"fault {self.name} cannot target {', '.join(bad)}; "
+                        f"it works on tiers {', '.join(sorted(self.tiers))}"
                     )
         self.id = f"{self.name}-{uuid.uuid4().hex[:8]}"
         self.saved: dict[str, Any] = {}
@@ -236,7 +238,7 @@ class Fault(ABC):
                 self.applied_to.append(name)
                 self.act(name)
             for name in self.target_names:
-                if not wait_for(lambda n=name: self.took_effect(n), f"{self.label} on {name}"):
+                if not wait_for(partial(self.took_effect, name), f"{self.label} on {name}"):
                     raise FaultError(
                         f"{self.label} did not take effect on {name} (mechanism: {self.mechanism})",
                         fault=self.name,
@@ -256,7 +258,8 @@ class Fault(ABC):
         for name in reversed(self.applied_to):
             try:
                 self.undo(name, self.saved.get(name, {}))
-                if not wait_for(lambda n=name: self.undone(n, self.saved.get(n, {})), f"revert of {self.label} on {name}", 30):
+                saved = self.saved.get(name, {})
+                if not wait_for(partial(self.undone, name, saved), f"revert of {self.label} on {name}", 30):
                     errors.append(f"{name}: still faulty after revert")
             except Exception as exc:  # noqa: BLE001 - every target gets its chance
                 errors.append(f"{name}: {exc}")

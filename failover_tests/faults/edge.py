@@ -20,8 +20,13 @@ class ToxicFault(Fault):
     family = "edge"
     toxic_type: ClassVar[str]
     common_params: ClassVar[tuple[Param, ...]] = (
-        Param("stream", str, "downstream", "direction: downstream (responses) or upstream (requests)",
-              choices=("downstream", "upstream")),
+        Param(
+            "stream",
+            str,
+            "downstream",
+            "direction: downstream (responses) or upstream (requests)",
+            choices=("downstream", "upstream"),
+        ),
         Param("toxicity", float, 1.0, "fraction of connections affected", minimum=0.0, maximum=1.0),
     )
 
@@ -75,7 +80,8 @@ def _toxic(
             "__module__": __name__,
         },
     )
-    return register(cls)
+    register(cls)
+    return cls
 
 
 Latency = _toxic(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.errors import ScenarioError
 from failover_tests import docker_actions as dk
 from failover_tests.faults.base import Fault, Param, register
 from failover_tests.faults.edge import ToxicFault
+from infra.errors import ScenarioError
 
 
 @register

@@ -82,5 +82,3 @@ class MemoryLimit(Fault):
 
     def undone(self, name: str, saved: dict[str, Any]) -> bool:
         return int(dk.inspect(name)["HostConfig"].get("Memory") or 0) == self._restored(saved)
-
-

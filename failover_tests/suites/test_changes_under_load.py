@@ -10,7 +10,8 @@ import pytest
 from failover_tests.presets import scenario, slo
 
 ZERO_ERRORS = [
-    slo(p, min_success=1.0, max_run=0, p99_ms=2000, recovery_s=None) for p in ("api.complete", "api.sessions", "web.home")
+    slo(p, min_success=1.0, max_run=0, p99_ms=2000, recovery_s=None)
+    for p in ("api.complete", "api.sessions", "web.home")
 ]
 
 
@@ -28,8 +29,13 @@ def test_rolling_restart(scenario_runner: Any, stack: Any) -> None:
             probe.mark(f"{name} back")
 
     scenario_runner.run(
-        scenario("rolling-restart-api", "restart api-0..N one at a time under load: 0 errors", None,
-                 slos=ZERO_ERRORS, recovery_s=3.0),
+        scenario(
+            "rolling-restart-api",
+            "restart api-0..N one at a time under load: 0 errors",
+            None,
+            slos=ZERO_ERRORS,
+            recovery_s=3.0,
+        ),
         action=roll,
     )
 
@@ -58,6 +64,8 @@ def test_scale_out_under_load(scenario_runner: Any, stack: Any) -> None:
         )
         after = result.fault_end_s or 0.0
         served = {r.replica for r in result.records if r.path.startswith("api.") and r.scheduled_s >= after}
-        assert new_name in served, f"{new_name} served no traffic after the scale-out (served: {sorted(filter(None, served))})"
+        assert new_name in served, (
+            f"{new_name} served no traffic after the scale-out (served: {sorted(filter(None, served))})"
+        )
     finally:
         stack.update(before, image)  # back to the topology the rest of the session expects

@@ -71,8 +71,7 @@ def test_datastore_failover(scenario_runner: Any) -> None:
                 slo("web.home"),
                 slo("api.sessions", windows=("before",)),
                 # During promotion writes fail for a few seconds: bounded, then they resume.
-                slo("api.sessions", windows=("during",), min_success=0.2, max_run=80, p99_ms=3000,
-                    recovery_s=None),
+                slo("api.sessions", windows=("during",), min_success=0.2, max_run=80, p99_ms=3000, recovery_s=None),
                 slo("api.sessions", windows=("after",), recovery_s=2.0),
             ],
             duration_s=10.0,
@@ -121,8 +120,7 @@ def test_zone_loss(scenario_runner: Any) -> None:
                 slo("api.complete", min_success=0.95, max_run=5, p99_ms=2500, recovery_s=8.0),
                 slo("web.home", min_success=0.95, max_run=5, p99_ms=2500, recovery_s=8.0),
                 slo("api.sessions", windows=("before",)),
-                slo("api.sessions", windows=("during",), min_success=0.2, max_run=80, p99_ms=3000,
-                    recovery_s=None),
+                slo("api.sessions", windows=("during",), min_success=0.2, max_run=80, p99_ms=3000, recovery_s=None),
                 slo("api.sessions", windows=("after",), recovery_s=3.0),
             ],
             duration_s=10.0,
@@ -152,7 +150,9 @@ def test_slow_dependency_cascades_without_protection(stack_factory: Any, runner_
         ),
     )
     verdict = result.verdict
-    assert verdict is not None and not verdict.passed, "the naive stack absorbed the slow model: the drill cannot see a cascade"
+    assert verdict is not None and not verdict.passed, (
+        "the naive stack absorbed the slow model: the drill cannot see a cascade"
+    )
     failed_paths = {c.path for c in verdict.failures if c.window == "during"}
     assert {"api.sessions", "web.home"} <= failed_paths, (
         f"the slow model did not cascade into sessions and web (failed during: {sorted(failed_paths)})"

@@ -84,9 +84,7 @@ def render(template: str, **values: Any) -> str:
     return _templates.get_template(template).render(**values)
 
 
-def entry(
-    name: str, tier: str, replica: int, zone: str, networks: list[str], role: str = ""
-) -> dict[str, Any]:
+def entry(name: str, tier: str, replica: int, zone: str, networks: list[str], role: str = "") -> dict[str, Any]:
     """One entry of the `containers` stack output."""
     return {
         C_NAME: name,

@@ -26,7 +26,5 @@ class StackNetworks(pulumi.ComponentResource):
         self.resources: list[pulumi.Resource] = []
         for net_name, tier in ((self.front_name, "front"), (self.back_name, "back")):
             labels = {LABEL_STACK: stack, LABEL_TIER: f"network-{tier}", LABEL_OWNER_PID: owner_pid}
-            self.resources.append(
-                backend.network(NetworkSpec(net_name, labels), pulumi.ResourceOptions(parent=self))
-            )
+            self.resources.append(backend.network(NetworkSpec(net_name, labels), pulumi.ResourceOptions(parent=self)))
         self.register_outputs({"front": self.front_name, "back": self.back_name})

@@ -69,9 +69,7 @@ class SentinelCluster(pulumi.ComponentResource):
             handle = backend.container(spec, pulumi.ResourceOptions(parent=self), secret_env=secret_env)
             redis_res.append(handle.resource)
             self.handles.append(handle)
-            self.containers.append(
-                entry(cname, TIER_REDIS, i, zone, net, role="primary" if i == 0 else "replica")
-            )
+            self.containers.append(entry(cname, TIER_REDIS, i, zone, net, role="primary" if i == 0 else "replica"))
         self.sentinel_names = [ctx.name(TIER_SENTINEL, i) for i in range(store.sentinels)]
         sentinel_zones = store.sentinel_zones or args.zones
         for i, cname in enumerate(self.sentinel_names):

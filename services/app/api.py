@@ -376,9 +376,7 @@ def create_api_app(settings: ApiSettings, *, store: SessionStore | None = None) 
     ]
     if settings.integration_url:
         checks.append(ReadinessCheck("integration", api.check_integration, required=False))
-    readiness = Readiness(
-        checks=checks, timeout_ms=settings.ready_timeout_ms, extra=api.resilience_state
-    )
+    readiness = Readiness(checks=checks, timeout_ms=settings.ready_timeout_ms, extra=api.resilience_state)
     middlewares = [] if settings.protected else [naive_worker_pool(settings.naive_workers)]
     app = create_app(settings.common, readiness=readiness, middlewares=middlewares)
     app[API_KEY] = api

@@ -42,9 +42,7 @@ FAULT_KINDS: tuple[FaultKind, ...] = ("http_error", "abort", "delay")
 COMMON_KEY = web.AppKey("common", CommonSettings)
 
 
-def error_response(
-    status: int, message: str, *, headers: Mapping[str, str] | None = None
-) -> web.Response:
+def error_response(status: int, message: str, *, headers: Mapping[str, str] | None = None) -> web.Response:
     """Build the one error body shape, ``{"error": message, "status": status}``."""
     return web.json_response({"error": message, "status": status}, status=status, headers=headers)
 
@@ -113,9 +111,7 @@ class Fault:
         if kind == "delay" and "delay_ms" not in body:
             raise ValueError("kind='delay' needs delay_ms")
         paths = body.get("paths", [])
-        if not isinstance(paths, list) or not all(
-            isinstance(p, str) and p.startswith("/") for p in paths
-        ):
+        if not isinstance(paths, list) or not all(isinstance(p, str) and p.startswith("/") for p in paths):
             raise ValueError(f"paths={paths!r} must be a list of path prefixes starting with '/'")
         return cls(
             kind=kind,
@@ -250,9 +246,7 @@ class Readiness:
     async def evaluate(self) -> tuple[bool, dict[str, Any]]:
         """Run every check concurrently; return (ready, body)."""
         results = await asyncio.gather(*(run_check(c.check, self.timeout_ms) for c in self.checks))
-        ready = not self.draining and all(
-            r.ok for c, r in zip(self.checks, results, strict=True) if c.required
-        )
+        ready = not self.draining and all(r.ok for c, r in zip(self.checks, results, strict=True) if c.required)
         degraded = [c.name for c, r in zip(self.checks, results, strict=True) if not r.ok]
         body: dict[str, Any] = {
             "status": "ready" if ready else "not_ready",
@@ -280,9 +274,7 @@ async def _readyz(request: web.Request) -> web.Response:
 
 async def _version(request: web.Request) -> web.Response:
     common = request.app[COMMON_KEY]
-    return web.json_response(
-        {"version": common.version, "role": common.role, "replica": common.replica}
-    )
+    return web.json_response({"version": common.version, "role": common.role, "replica": common.replica})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -375,9 +367,7 @@ def render_html(
 ) -> web.Response:
     """Render a template (autoescaped) with the replica and zone added to ``context``."""
     common = request.app[COMMON_KEY]
-    text = TEMPLATES.get_template(template).render(
-        {"replica": common.replica, "zone": common.zone, **context}
-    )
+    text = TEMPLATES.get_template(template).render({"replica": common.replica, "zone": common.zone, **context})
     return web.Response(text=text, status=status, content_type="text/html", headers=headers)
 
 
@@ -409,9 +399,7 @@ async def serve(main: web.Application, admin: web.Application | None = None) -> 
     access_log = logging.getLogger("aiohttp.access") if common.access_log else None
     runners: list[web.AppRunner] = []
     try:
-        main_runner = web.AppRunner(
-            main, access_log=access_log, shutdown_timeout=common.shutdown_timeout_s
-        )
+        main_runner = web.AppRunner(main, access_log=access_log, shutdown_timeout=common.shutdown_timeout_s)
         runners.append(main_runner)
         await main_runner.setup()
         await web.TCPSite(main_runner, "0.0.0.0", common.port).start()

@@ -109,9 +109,7 @@ def parse_address(text: str, *, name: str) -> Address:
 
 def parse_sentinels(text: str) -> tuple[Address, ...]:
     """Parse ``SD_SENTINELS`` (``host:port,host:port,...``)."""
-    return tuple(
-        parse_address(item, name="SD_SENTINELS") for item in text.split(",") if item.strip()
-    )
+    return tuple(parse_address(item, name="SD_SENTINELS") for item in text.split(",") if item.strip())
 
 
 def parse_addr_map(text: str) -> tuple[tuple[Address, Address], ...]:

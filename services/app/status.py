@@ -144,10 +144,7 @@ class Poller:
         """Run every check of every component concurrently and update the states."""
         names = [name for name, _ in self.settings.components]
         rounds = await asyncio.gather(
-            *(
-                asyncio.gather(*(self.check(url) for url in urls))
-                for _, urls in self.settings.components
-            )
+            *(asyncio.gather(*(self.check(url) for url in urls)) for _, urls in self.settings.components)
         )
         now = self.clock()
         for name, outcomes in zip(names, rounds, strict=True):
@@ -218,9 +215,7 @@ async def status_page(request: web.Request) -> web.Response:
     )
 
 
-def create_status_app(
-    settings: StatusSettings, *, clock: Callable[[], datetime] = utc_now
-) -> web.Application:
+def create_status_app(settings: StatusSettings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
     """Build the status app; the poller's first round runs before the app serves."""
     poller = Poller(settings, clock=clock)
     app = create_app(settings.common)

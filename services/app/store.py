@@ -88,9 +88,7 @@ class MappedSentinel(Sentinel):
         reported: Address = (str(host), int(port))
         dialled = self._dial(reported)
         if self._last != (reported, dialled):
-            log.warning(
-                "primary of %s is %s:%d (dialling %s:%d)", service_name, *reported, *dialled
-            )
+            log.warning("primary of %s is %s:%d (dialling %s:%d)", service_name, *reported, *dialled)
             self._last = (reported, dialled)
         return dialled
 
@@ -115,9 +113,7 @@ class RedisSentinelStore:
         no_retry = Retry(NoBackoff(), 0)  # retries are the Guard's job, within its budget
         data_timeout_s = settings.store_timeout_ms / 1000.0 if protected else None
         # A hanging connect is cut short enough to leave room for another attempt.
-        connect_timeout_s = (
-            None if data_timeout_s is None else data_timeout_s / settings.retry_attempts
-        )
+        connect_timeout_s = None if data_timeout_s is None else data_timeout_s / settings.retry_attempts
         sentinel_timeout_s = settings.sentinel_timeout_ms / 1000.0 if protected else None
         self._sentinel = MappedSentinel(
             list(settings.sentinels),

@@ -105,12 +105,8 @@ CLIENT_KEY = web.AppKey("api_client", ApiClient)
 SETTINGS_KEY = web.AppKey("web_settings", WebSettings)
 
 
-def _page(
-    request: web.Request, template: str, state: ApiState, context: dict[str, Any]
-) -> web.Response:
-    return render_html(
-        request, template, {"api_state": state, **context}, headers={API_STATE_HEADER: state}
-    )
+def _page(request: web.Request, template: str, state: ApiState, context: dict[str, Any]) -> web.Response:
+    return render_html(request, template, {"api_state": state, **context}, headers={API_STATE_HEADER: state})
 
 
 def _failure_page(request: web.Request, failure: ApiFailure) -> web.Response:

@@ -70,18 +70,14 @@ def test_missing_parameter() -> None:
 
 
 def test_bad_value_type() -> None:
-    with pytest.raises(
-        ScenarioError, match=r"fault latency: latency_ms = 'slow' is not a valid int"
-    ):
+    with pytest.raises(ScenarioError, match=r"fault latency: latency_ms = 'slow' is not a valid int"):
         validate_params("latency", {"latency_ms": "slow"})
 
 
 def test_bad_value_range_and_choice() -> None:
     with pytest.raises(ScenarioError, match=r"toxicity = 2 is too large; it must be <= 1.0"):
         validate_params("latency", {"latency_ms": 1, "toxicity": 2})
-    with pytest.raises(
-        ScenarioError, match=r"stream = 'sideways' is not allowed; use one of downstream, upstream"
-    ):
+    with pytest.raises(ScenarioError, match=r"stream = 'sideways' is not allowed; use one of downstream, upstream"):
         validate_params("latency", {"latency_ms": 1, "stream": "sideways"})
 
 
@@ -107,9 +103,7 @@ def test_random_targets_are_seeded() -> None:
     first = inv.resolve("api:random:2", random.Random(7))
     again = inv.resolve("api:random:2", random.Random(7))
     assert first == again and len(first) == 2
-    survivors = {t.short for t in inv.tier("api")} - {
-        t.short for t in inv.resolve("api:all-but-one", random.Random(1))
-    }
+    survivors = {t.short for t in inv.tier("api")} - {t.short for t in inv.resolve("api:all-but-one", random.Random(1))}
     assert len(survivors) == 1
 
 

@@ -94,10 +94,7 @@ def make_results() -> list[ScenarioResult]:
     """A failing scenario, a passing one and one that crashed."""
     duration_s, start_s, end_s = 30.0, 12.0, 22.0
     windows = windows_around(start_s, end_s, duration_s)
-    slos = [
-        SLO(p, min_success=0.999, max_p99_ms=500, max_consecutive_failures=3, max_recovery_s=5)
-        for p in PATHS
-    ]
+    slos = [SLO(p, min_success=0.999, max_p99_ms=500, max_consecutive_failures=3, max_recovery_s=5) for p in PATHS]
     events = [Event(start_s, f"apply {FAULT}"), Event(end_s, f"revert {FAULT}")]
     failing_records = synthetic_run(
         seed=1, fault_start_s=start_s, fault_end_s=end_s, duration_s=duration_s, broken=True
@@ -153,9 +150,7 @@ def make_results() -> list[ScenarioResult]:
 def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[ScenarioResult]]:
     results = make_results()
     out = tmp_path_factory.mktemp("report")
-    json_path, html_path = write_report(
-        results, out, {"topology": "default", "stack": "drill-ci", "seed": 42}
-    )
+    json_path, html_path = write_report(results, out, {"topology": "default", "stack": "drill-ci", "seed": 42})
     return json_path, html_path, results
 
 
@@ -267,9 +262,7 @@ def test_html_shows_verdicts_messages_and_summary(
     assert verdict is not None and verdict.failures
     for check in verdict.failures:
         assert f"<code>{html.escape(check.message)}</code>" in page
-    assert (
-        "api.complete: success" in page and "&lt; 99.9% during kill(api-2) [12.0 s..22.0 s]" in page
-    )
+    assert "api.complete: success" in page and "&lt; 99.9% during kill(api-2) [12.0 s..22.0 s]" in page
     assert '<table class="summary">' in page
     # overall, summary row, scenario header
     assert page.count('<span class="badge fail">FAIL</span>') == 3
@@ -307,16 +300,13 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 @pytest.mark.browser
-def test_report_renders_in_headless_chromium(
-    written: tuple[Path, Path, list[ScenarioResult]], tmp_path: Path
-) -> None:
+def test_report_renders_in_headless_chromium(written: tuple[Path, Path, list[ScenarioResult]], tmp_path: Path) -> None:
     if os.environ.get("STACKDRILL_NO_BROWSER") == "1":
         pytest.skip("STACKDRILL_NO_BROWSER=1")
     chromium = shutil.which("chromium") or CHROMIUM
     if not Path(chromium).exists():
         pytest.fail(
-            "chromium is not installed: `apt-get install -y chromium`, "
-            "or set STACKDRILL_NO_BROWSER=1 to skip this test"
+            "chromium is not installed: `apt-get install -y chromium`, or set STACKDRILL_NO_BROWSER=1 to skip this test"
         )
     _, html_path, _ = written
     shot = tmp_path / "report.png"

@@ -52,9 +52,7 @@ def test_protected_complete_answers_from_the_model() -> None:
         async with serving(model.app()) as model_url:
             app = create_api_app(settings(model_url), store=MemoryStore())
             async with serving(app) as url, aiohttp.ClientSession() as http:
-                status, body, served_by = await post_json(
-                    http, f"{url}/v1/complete", {"prompt": "hi"}
-                )
+                status, body, served_by = await post_json(http, f"{url}/v1/complete", {"prompt": "hi"})
         assert status == 200
         assert body == {
             "completion": "echo: hi",
@@ -88,9 +86,7 @@ def test_naive_complete_hangs_as_long_as_the_model() -> None:
     async def scenario() -> float:
         model = FakeDependency(delay_s=3.0, body=MODEL_OK)
         async with serving(model.app()) as model_url:
-            app = create_api_app(
-                settings(model_url, profile="naive", model_timeout_ms=300), store=MemoryStore()
-            )
+            app = create_api_app(settings(model_url, profile="naive", model_timeout_ms=300), store=MemoryStore())
             async with serving(app) as url, aiohttp.ClientSession() as http:
                 started = time.perf_counter()
                 with pytest.raises(asyncio.TimeoutError):
@@ -107,9 +103,7 @@ def test_naive_model_failure_is_a_502_error_body() -> None:
         async with serving(model.app()) as model_url:
             app = create_api_app(settings(model_url, profile="naive"), store=MemoryStore())
             async with serving(app) as url, aiohttp.ClientSession() as http:
-                status, body, served_by = await post_json(
-                    http, f"{url}/v1/complete", {"prompt": "hi"}
-                )
+                status, body, served_by = await post_json(http, f"{url}/v1/complete", {"prompt": "hi"})
         assert status == 502
         assert body == {"error": "model call failed: http_500", "status": 502}
         assert served_by == REPLICA
@@ -121,14 +115,10 @@ def test_naive_shared_pool_starves_sessions_while_completes_hang() -> None:
     async def scenario() -> None:
         model = FakeDependency(delay_s=3.0, body=MODEL_OK)
         async with serving(model.app()) as model_url:
-            app = create_api_app(
-                settings(model_url, profile="naive", naive_workers=4), store=MemoryStore()
-            )
+            app = create_api_app(settings(model_url, profile="naive", naive_workers=4), store=MemoryStore())
             async with serving(app) as url, aiohttp.ClientSession() as http:
                 hung = [
-                    asyncio.create_task(
-                        post_json(http, f"{url}/v1/complete", {"prompt": "x"}, timeout_s=None)
-                    )
+                    asyncio.create_task(post_json(http, f"{url}/v1/complete", {"prompt": "x"}, timeout_s=None))
                     for _ in range(4)
                 ]
                 await wait_until(lambda: model.in_flight == 4, timeout_s=2.0, what="4 model calls")
@@ -150,10 +140,7 @@ def test_protected_sessions_are_not_starved_by_a_slow_model() -> None:
         async with serving(model.app()) as model_url:
             app = create_api_app(settings(model_url, model_timeout_ms=2000), store=MemoryStore())
             async with serving(app) as url, aiohttp.ClientSession() as http:
-                slow = [
-                    asyncio.create_task(post_json(http, f"{url}/v1/complete", {"prompt": "x"}))
-                    for _ in range(8)
-                ]
+                slow = [asyncio.create_task(post_json(http, f"{url}/v1/complete", {"prompt": "x"})) for _ in range(8)]
                 await wait_until(lambda: model.in_flight == 8, timeout_s=2.0, what="8 model calls")
                 started = time.perf_counter()
                 status, _, _ = await get_json(http, f"{url}/v1/sessions/abc", timeout_s=0.5)
@@ -204,10 +191,7 @@ def test_bulkhead_rejects_to_the_fallback_when_full() -> None:
                 store=MemoryStore(),
             )
             async with serving(app) as url, aiohttp.ClientSession() as http:
-                busy = [
-                    asyncio.create_task(post_json(http, f"{url}/v1/complete", {"prompt": "x"}))
-                    for _ in range(2)
-                ]
+                busy = [asyncio.create_task(post_json(http, f"{url}/v1/complete", {"prompt": "x"})) for _ in range(2)]
                 await wait_until(lambda: model.in_flight == 2, timeout_s=2.0, what="2 model calls")
                 started = time.perf_counter()
                 status, body, _ = await post_json(http, f"{url}/v1/complete", {"prompt": "x"})
@@ -333,9 +317,7 @@ def test_protected_notification_never_delays_the_answer() -> None:
                 assert time.perf_counter() - started < 0.3
                 await wait_until(lambda: integration.hits == 1, timeout_s=2.0, what="the hook")
                 api = app[API_KEY]
-                await wait_until(
-                    lambda: api.notifications_pending == 0, timeout_s=2.0, what="hook to finish"
-                )
+                await wait_until(lambda: api.notifications_pending == 0, timeout_s=2.0, what="hook to finish")
                 # A hanging integration costs the caller nothing either.
                 integration.delay_s = 3.0
                 started = time.perf_counter()
@@ -373,9 +355,7 @@ def test_readyz_requires_model_and_store_and_only_degrades_on_integration() -> N
         model = FakeDependency(body=MODEL_OK)
         store = MemoryStore()
         async with serving(model.app()) as model_url:
-            app = create_api_app(
-                settings(model_url, integration_url="http://127.0.0.1:1"), store=store
-            )
+            app = create_api_app(settings(model_url, integration_url="http://127.0.0.1:1"), store=store)
             async with serving(app) as url, aiohttp.ClientSession() as http:
                 status, body, _ = await get_json(http, f"{url}/readyz")
                 assert status == 200
@@ -398,9 +378,7 @@ def test_naive_readyz_does_not_hang_on_a_hanging_model() -> None:
     async def scenario() -> None:
         model = FakeDependency(health_delay_s=3.0)
         async with serving(model.app()) as model_url:
-            app = create_api_app(
-                settings(model_url, profile="naive", ready_timeout_ms=300), store=MemoryStore()
-            )
+            app = create_api_app(settings(model_url, profile="naive", ready_timeout_ms=300), store=MemoryStore())
             async with serving(app) as url, aiohttp.ClientSession() as http:
                 started = time.perf_counter()
                 status, body, _ = await get_json(http, f"{url}/readyz", timeout_s=2.0)

@@ -26,9 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def common(**overrides: Any) -> CommonSettings:
     """Common settings for tests."""
-    return CommonSettings(
-        **{"role": "testrole", "replica": REPLICA, "version": "9.9.9", **overrides}
-    )
+    return CommonSettings(**{"role": "testrole", "replica": REPLICA, "version": "9.9.9", **overrides})
 
 
 async def boom(request: web.Request) -> web.Response:
@@ -49,9 +47,7 @@ def app_with_routes(readiness: Readiness | None = None) -> web.Application:
     return app
 
 
-async def fetch(
-    http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any
-) -> tuple[int, Any, str | None]:
+async def fetch(http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> tuple[int, Any, str | None]:
     """Make a request; return (status, JSON body, X-Served-By)."""
     async with http.request(method, url, **kwargs) as response:
         return response.status, await response.json(), response.headers.get("X-Served-By")
@@ -109,9 +105,7 @@ def test_readyz_required_checks_decide_and_optional_ones_degrade() -> None:
         await asyncio.sleep(5)
 
     async def scenario() -> None:
-        degraded_only = Readiness(
-            checks=[ReadinessCheck("a", ok), ReadinessCheck("b", broken, required=False)]
-        )
+        degraded_only = Readiness(checks=[ReadinessCheck("a", ok), ReadinessCheck("b", broken, required=False)])
         not_ready = Readiness(checks=[ReadinessCheck("a", hangs)], timeout_ms=100)
         async with serving(app_with_routes(degraded_only)) as url, aiohttp.ClientSession() as http:
             status, body, _ = await fetch(http, "GET", f"{url}/readyz")
@@ -239,9 +233,7 @@ def test_bad_fault_body_is_a_400_from_the_admin_server() -> None:
             serving_with_admin(app_with_routes()) as (_, admin),
             aiohttp.ClientSession() as http,
         ):
-            status, body, served_by = await fetch(
-                http, "PUT", f"{admin}/fault", json={"kind": "explode"}
-            )
+            status, body, served_by = await fetch(http, "PUT", f"{admin}/fault", json={"kind": "explode"})
             assert (status, body["status"], served_by) == (400, 400, REPLICA)
             async with http.put(f"{admin}/fault", data=b"not json") as response:
                 assert response.status == 400
@@ -284,16 +276,12 @@ def test_module_serves_admin_on_loopback_and_exits_cleanly_on_sigterm() -> None:
 
                 async def up() -> bool:
                     try:
-                        return (await fetch(http, "GET", f"http://127.0.0.1:{port}/healthz"))[
-                            0
-                        ] == 200
+                        return (await fetch(http, "GET", f"http://127.0.0.1:{port}/healthz"))[0] == 200
                     except aiohttp.ClientConnectionError:
                         return False
 
                 await wait_until(up, timeout_s=4.0, what="the integration process to listen")
-                status, _, served_by = await fetch(
-                    http, "GET", f"http://127.0.0.1:{admin_port}/fault"
-                )
+                status, _, served_by = await fetch(http, "GET", f"http://127.0.0.1:{admin_port}/fault")
                 assert (status, served_by) == (200, "sd-test-integration-1")
                 # 127.0.0.2 is loopback too, but only a 0.0.0.0 listener accepts on it.
                 assert _accepts("127.0.0.2", port)

@@ -46,9 +46,7 @@ class Targets:
 
 def ticking_clock() -> Callable[[], datetime]:
     """A clock that moves one second per call, so every state change gets a new ``since``."""
-    moments: Iterator[datetime] = (
-        datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=n) for n in range(10_000)
-    )
+    moments: Iterator[datetime] = (datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=n) for n in range(10_000))
     return lambda: next(moments)
 
 
@@ -78,9 +76,7 @@ def test_states_and_since_follow_the_checks() -> None:
     async def scenario() -> None:
         targets = Targets()
         async with serving(targets.app()) as url:
-            poller = Poller(
-                status_settings({"api": [f"{url}/a", f"{url}/b"]}), clock=ticking_clock()
-            )
+            poller = Poller(status_settings({"api": [f"{url}/a", f"{url}/b"]}), clock=ticking_clock())
             await poller.start()
             try:
                 await poller.poll_once()
@@ -119,9 +115,7 @@ def test_fragment_checks_read_the_named_readyz_check_and_ignore_the_status() -> 
     async def scenario() -> None:
         targets = Targets(readyz={"checks": {"store": {"ok": True}, "model": {"ok": False}}})
         async with serving(targets.app()) as url:
-            settings = status_settings(
-                {"store": [f"{url}/readyz#store"], "model": [f"{url}/readyz#model"]}
-            )
+            settings = status_settings({"store": [f"{url}/readyz#store"], "model": [f"{url}/readyz#model"]})
             poller = Poller(settings)
             await poller.start()
             try:
@@ -141,9 +135,7 @@ def test_slow_checks_degrade_and_hung_checks_fail() -> None:
     async def scenario() -> None:
         targets = Targets(delays_s={"slow": 0.17, "hung": 2.0})
         async with serving(targets.app()) as url:
-            settings = status_settings(
-                {"slow": [f"{url}/slow"], "hung": [f"{url}/hung"], "fast": [f"{url}/fast"]}
-            )
+            settings = status_settings({"slow": [f"{url}/slow"], "hung": [f"{url}/hung"], "fast": [f"{url}/fast"]})
             poller = Poller(settings)
             await poller.start()
             try:
@@ -160,9 +152,7 @@ def test_live_page_polls_in_the_background() -> None:
     async def scenario() -> None:
         targets = Targets()
         async with serving(targets.app()) as target_url:
-            app = create_status_app(
-                status_settings({"web": [f"{target_url}/w1", f"{target_url}/w2"]})
-            )
+            app = create_status_app(status_settings({"web": [f"{target_url}/w1", f"{target_url}/w2"]}))
             async with serving(app) as url, aiohttp.ClientSession() as http:
 
                 async def web_state() -> str:

@@ -115,9 +115,7 @@ def test_session_page_shows_data_escaped_and_missing_sessions_plainly() -> None:
             pages.append(await get_page(f"{url}/sessions/ghost"))
         return pages
 
-    (status, html, headers), (missing_status, missing_html, missing_headers) = asyncio.run(
-        scenario()
-    )
+    (status, html, headers), (missing_status, missing_html, missing_headers) = asyncio.run(scenario())
     assert (status, headers["X-Api-State"]) == (200, "ok")
     assert "&lt;script&gt;" in html
     assert "<script>" not in html

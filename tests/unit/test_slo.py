@@ -136,25 +136,19 @@ def test_success_message_format() -> None:
     records = steady("api.complete", 12.0, 22.0, step_s=0.04)
     records = [rec(r.path, r.seq, r.scheduled_s, ok=False) if r.seq < 7 else r for r in records]
     verdict = evaluate(records, [SLO("api.complete", "during", min_success=0.999)], WINDOWS, FAULT)
-    assert only_failures(verdict) == [
-        "api.complete: success 97.2% < 99.9% during kill(api-2) [12.0 s..22.0 s]"
-    ]
+    assert only_failures(verdict) == ["api.complete: success 97.2% < 99.9% during kill(api-2) [12.0 s..22.0 s]"]
 
 
 def test_p99_message_format() -> None:
     records = steady("api.complete", 12.0, 22.0, latency_ms=1830.0)
     verdict = evaluate(records, [SLO("api.complete", "during", max_p99_ms=500)], WINDOWS, FAULT)
-    assert only_failures(verdict) == [
-        "api.complete: p99 1830 ms > 500 ms during kill(api-2) [12.0 s..22.0 s]"
-    ]
+    assert only_failures(verdict) == ["api.complete: p99 1830 ms > 500 ms during kill(api-2) [12.0 s..22.0 s]"]
 
 
 def test_p50_message_format() -> None:
     records = steady("api.complete", 12.0, 22.0, latency_ms=120.0)
     verdict = evaluate(records, [SLO("api.complete", "during", max_p50_ms=100)], WINDOWS, FAULT)
-    assert only_failures(verdict) == [
-        "api.complete: p50 120 ms > 100 ms during kill(api-2) [12.0 s..22.0 s]"
-    ]
+    assert only_failures(verdict) == ["api.complete: p50 120 ms > 100 ms during kill(api-2) [12.0 s..22.0 s]"]
 
 
 def test_consecutive_failures_message_format() -> None:
@@ -162,18 +156,14 @@ def test_consecutive_failures_message_format() -> None:
     records = steady("api.sessions", 12.0, 22.0, bad=bad)
     slo = SLO("api.sessions", "during", max_consecutive_failures=3)
     verdict = evaluate(records, [slo], WINDOWS, FAULT)
-    assert only_failures(verdict) == [
-        "api.sessions: 14 consecutive failures > 3 during kill(api-2) [12.0 s..22.0 s]"
-    ]
+    assert only_failures(verdict) == ["api.sessions: 14 consecutive failures > 3 during kill(api-2) [12.0 s..22.0 s]"]
 
 
 def test_recovery_message_format() -> None:
     bad = [22.0 + i * 0.1 for i in range(73)]  # last bad at 29.2 s -> recovered at 29.3 s
     records = steady("web.home", 22.0, 30.0, bad=bad)
     verdict = evaluate(records, [SLO("web.home", "after", max_recovery_s=5.0)], WINDOWS, FAULT)
-    assert only_failures(verdict) == [
-        "web.home: recovery 7.3 s > 5.0 s after kill(api-2) [22.0 s..30.0 s]"
-    ]
+    assert only_failures(verdict) == ["web.home: recovery 7.3 s > 5.0 s after kill(api-2) [22.0 s..30.0 s]"]
 
 
 def test_no_recovery_message_format() -> None:
@@ -187,27 +177,21 @@ def test_no_recovery_message_format() -> None:
 def test_no_requests_message_format() -> None:
     records = steady("api.complete", 0.0, 12.0)
     verdict = evaluate(records, [SLO("api.complete", "during", min_success=0.9)], WINDOWS, FAULT)
-    assert only_failures(verdict) == [
-        "api.complete: no requests during kill(api-2) [12.0 s..22.0 s]"
-    ]
+    assert only_failures(verdict) == ["api.complete: no requests during kill(api-2) [12.0 s..22.0 s]"]
 
 
 def test_too_few_requests_message_format() -> None:
     records = steady("api.complete", 12.0, 12.5)
     slo = SLO("api.complete", "during", min_success=0.9, min_requests=10)
     verdict = evaluate(records, [slo], WINDOWS, FAULT)
-    assert only_failures(verdict) == [
-        "api.complete: 5 requests < 10 during kill(api-2) [12.0 s..22.0 s]"
-    ]
+    assert only_failures(verdict) == ["api.complete: 5 requests < 10 during kill(api-2) [12.0 s..22.0 s]"]
 
 
 def test_observed_value_gets_decimals_until_it_differs_from_the_limit() -> None:
     # 9986 ok of 10000 = 99.86%, which rounds to the limit's 99.9 at one decimal
     records = [rec("a", i, 12.0 + i * 0.0009, ok=i >= 14) for i in range(10000)]
     verdict = evaluate(records, [SLO("a", "during", min_success=0.999)], WINDOWS, FAULT)
-    assert only_failures(verdict) == [
-        "a: success 99.86% < 99.90% during kill(api-2) [12.0 s..22.0 s]"
-    ]
+    assert only_failures(verdict) == ["a: success 99.86% < 99.90% during kill(api-2) [12.0 s..22.0 s]"]
 
 
 def test_raise_if_failed_lists_every_failure_one_per_line() -> None:
@@ -287,17 +271,12 @@ def test_recovery_that_never_comes() -> None:
 def test_recovery_with_no_requests_after_the_fault() -> None:
     records = steady("web.home", 0.0, 22.0)
     verdict = evaluate(records, [SLO("web.home", "during", max_recovery_s=5)], WINDOWS, FAULT)
-    assert only_failures(verdict) == [
-        "web.home: no requests to measure recovery after kill(api-2) [22.0 s..30.0 s]"
-    ]
+    assert only_failures(verdict) == ["web.home: no requests to measure recovery after kill(api-2) [22.0 s..30.0 s]"]
 
 
 def test_recovery_counts_slow_answers_as_not_recovered() -> None:
     records = steady("web.home", 22.0, 30.0)
-    records = [
-        rec(r.path, r.seq, r.scheduled_s, latency_ms=900.0) if r.scheduled_s < 24.0 else r
-        for r in records
-    ]
+    records = [rec(r.path, r.seq, r.scheduled_s, latency_ms=900.0) if r.scheduled_s < 24.0 else r for r in records]
     assert recovery_time_s(records, "web.home", 22.0) == 0.0
     assert recovery_time_s(records, "web.home", 22.0, max_latency_ms=500) == pytest.approx(2.0)
 
@@ -319,9 +298,7 @@ def test_fallback_answers_fail_only_when_disallowed() -> None:
     strict = SLO("api.complete", "during", min_success=0.99, allow_fallback=False)
     assert evaluate(records, [lenient], WINDOWS, FAULT).passed
     verdict = evaluate(records, [strict], WINDOWS, FAULT)
-    assert only_failures(verdict) == [
-        "api.complete: success 50.0% < 99.0% during kill(api-2) [12.0 s..22.0 s]"
-    ]
+    assert only_failures(verdict) == ["api.complete: success 50.0% < 99.0% during kill(api-2) [12.0 s..22.0 s]"]
 
 
 # -- boundary values ---------------------------------------------------------------------
@@ -373,10 +350,7 @@ def test_out_of_order_completions_use_scheduled_order_for_failure_runs() -> None
 
 
 def test_summarize_percentiles_replicas_and_fallbacks() -> None:
-    records = [
-        rec("p", i, 12.0 + i * 0.01, latency_ms=float(i + 1), replica=f"api-{i % 3}")
-        for i in range(100)
-    ]
+    records = [rec("p", i, 12.0 + i * 0.01, latency_ms=float(i + 1), replica=f"api-{i % 3}") for i in range(100)]
     records.append(rec("p", 100, 13.5, latency_ms=5.0, fallback=True, replica=None))
     stats = summarize(records, "p", WINDOWS[1])
     assert stats.count == 101
@@ -401,8 +375,6 @@ def test_verdict_to_dict_is_json_ready() -> None:
     verdict = evaluate(records, [slo], WINDOWS, FAULT)
     doc = json.loads(json.dumps(verdict.to_dict()))
     assert doc["passed"] is False
-    assert doc["failures"] == [
-        "api.complete: success 99.0% < 99.9% during kill(api-2) [12.0 s..22.0 s]"
-    ]
+    assert doc["failures"] == ["api.complete: success 99.0% < 99.9% during kill(api-2) [12.0 s..22.0 s]"]
     assert {s["window"] for s in doc["stats"]} == {"before", "during", "after"}
     assert {c["name"] for c in doc["checks"]} >= {"success", "p99", "recovery"}

@@ -31,10 +31,7 @@ def test_unknown_key_names_key_and_allowed_keys() -> None:
 
 
 def test_zero_replicas() -> None:
-    assert (
-        _error({"api": {"replicas": 0}})
-        == "t.yaml: api.replicas = 0 is out of range; it must be >= 1"
-    )
+    assert _error({"api": {"replicas": 0}}) == "t.yaml: api.replicas = 0 is out of range; it must be >= 1"
 
 
 def test_negative_timeout() -> None:
@@ -44,16 +41,11 @@ def test_negative_timeout() -> None:
 
 def test_unknown_profile() -> None:
     msg = _error({"api": {"resilience": {"profile": "yolo"}}})
-    assert (
-        "api.resilience.profile = 'yolo' is not allowed" in msg and "'protected' or 'naive'" in msg
-    )
+    assert "api.resilience.profile = 'yolo' is not allowed" in msg and "'protected' or 'naive'" in msg
 
 
 def test_non_integer_port() -> None:
-    assert (
-        _error({"service_port": "http"})
-        == "t.yaml: service_port = 'http' is not an integer; give a whole number"
-    )
+    assert _error({"service_port": "http"}) == "t.yaml: service_port = 'http' is not an integer; give a whole number"
 
 
 def test_privileged_port_refused() -> None:
@@ -69,9 +61,7 @@ def test_not_a_mapping() -> None:
 
 
 def test_unknown_topology_name_lists_the_shipped_ones() -> None:
-    with pytest.raises(
-        TopologyError, match="unknown topology 'nope'; use one of default, ha, minimal"
-    ):
+    with pytest.raises(TopologyError, match="unknown topology 'nope'; use one of default, ha, minimal"):
         topology.load("nope")
 
 

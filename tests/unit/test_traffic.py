@@ -174,9 +174,7 @@ def test_default_paths_against_a_fake_stack(server: FakeServer) -> None:
     first = server.arrivals[0]
     assert (first.method, first.path) == ("PUT", "/v1/sessions/drill-steady")
     # {n} is the path's sequence number; the body follows it.
-    puts = [
-        a for a in server.arrivals if a.path.startswith("/v1/sessions/drill-") and a.method == "PUT"
-    ]
+    puts = [a for a in server.arrivals if a.path.startswith("/v1/sessions/drill-") and a.method == "PUT"]
     assert [a.path for a in puts[1:]] == [f"/v1/sessions/drill-{n}" for n in range(10)]
     assert [json.loads(a.body) for a in puts[1:]] == [{"n": n} for n in range(10)]
     posts = [a for a in server.arrivals if a.method == "POST"]
@@ -239,9 +237,7 @@ def test_open_loop_keeps_sending_on_schedule_while_the_server_stalls(
 
 def test_failover_to_the_second_endpoint_when_the_first_refuses(server: FakeServer) -> None:
     dead = closed_port_url()
-    probe = Probe(
-        [dead, server.url], [PathSpec("web.home", "GET", "/")], rate_per_s=40, duration_s=0.5
-    )
+    probe = Probe([dead, server.url], [PathSpec("web.home", "GET", "/")], rate_per_s=40, duration_s=0.5)
     records = probe.run()
 
     assert len(records) == 20
@@ -389,9 +385,7 @@ def test_max_in_flight_records_unsent_requests_as_failures(
     unsent = [r for r in records if not r.attempts]
     assert len(sent) == 2 and all(r.ok for r in sent)
     assert len(unsent) == 4
-    assert all(
-        not r.ok and r.error == "not sent: max_in_flight=2 requests in flight" for r in unsent
-    )
+    assert all(not r.ok and r.error == "not sent: max_in_flight=2 requests in flight" for r in unsent)
 
 
 def test_start_twice_and_mark_before_start_are_errors(server: FakeServer) -> None:

@@ -44,6 +44,14 @@ class DrillStack:
         return list(self.outputs[O.EDGES])
 
     @property
+    def image(self) -> str:
+        """The service image the stack was deployed with."""
+        from failover_tests import docker_actions as dk
+
+        recorded = self.outputs.get(O.IMAGE)
+        return str(recorded or dk.inspect(self.outputs[O.CONTAINERS][0][O.C_NAME])["Config"]["Image"])
+
+    @property
     def status_url(self) -> str:
         """The status page service."""
         return str(self.outputs[O.STATUS_URL])
@@ -120,9 +128,11 @@ class DrillStack:
         """Revert faults left behind by dead runs."""
         return reap_faults(self.outputs)
 
-    def update(self, topology: Topology, image: str, progress: Callable[[str, str, bool], None] | None = None) -> None:
-        """Apply a changed topology in place (a Pulumi update); refresh outputs."""
-        info = self.manager.up(topology, image, progress)
+    def update(
+        self, topology: Topology, image: str | None = None, progress: Callable[[str, str, bool], None] | None = None
+    ) -> None:
+        """Apply a changed topology in place (a Pulumi update) with the image the stack runs."""
+        info = self.manager.up(topology, image or self.image, progress)
         self.outputs = info.outputs
         self.topology = topology
         self.__dict__.pop("env", None)

@@ -25,6 +25,7 @@ NETWORKS = "networks"
 CONTAINERS = "containers"
 EDGES_PROXIED = "edges_proxied"
 TOPOLOGY = "topology"
+IMAGE = "image"
 
 # Keys of one entry of CONTAINERS.
 C_NAME = "name"

@@ -287,6 +287,7 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
             O.EDGE_API_REDIS: [p.name for p in redis_proxies],
         },
         O.TOPOLOGY: topo.to_dict(),
+        O.IMAGE: args.image,
         "backend": args.backend.kind,
         "admin_port": ADMIN_PORT,
     }

@@ -44,13 +44,11 @@ def test_rolling_restart(scenario_runner: Any, stack: Any) -> None:
 def test_scale_out_under_load(scenario_runner: Any, stack: Any) -> None:
     """Grow the API tier by one replica with a Pulumi update while traffic flows: 0 errors,
     and the new replica serves traffic."""
-    from infra import images
-
     before = stack.topology
     n = before.api.replicas
     grown = before.model_copy(update={"api": before.api.model_copy(update={"replicas": n + 1})})
     new_name = f"sd-{stack.name}-api-{n}"
-    image = images.app_image()
+    image = stack.image
     try:
         result = scenario_runner.run(
             scenario(

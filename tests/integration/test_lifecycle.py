@@ -8,9 +8,8 @@ from typing import Any
 
 import requests
 
-from infra import docker_backend
+from infra import docker_backend, topology
 from infra import outputs as O
-from infra import topology
 from infra.lifecycle import StackManager
 from tests.integration.conftest import cli, complete
 

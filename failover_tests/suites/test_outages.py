@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from failover_tests.library import slow_model
 from failover_tests.presets import PATHS, responsive, scenario, slo
 
 
@@ -26,20 +27,7 @@ def test_edge_lb_loss(scenario_runner: Any) -> None:
 @pytest.mark.destructive
 def test_slow_dependency_is_contained(scenario_runner: Any) -> None:
     """+2 s on api->model: completions fall back within budget, sessions and web stay normal."""
-    scenario_runner.run(
-        scenario(
-            "slow-model-protected",
-            "2 s of latency on the api->model edge; the protected API answers with its fallback "
-            "within budget and nothing else slows down (no cascade)",
-            {"name": "latency", "target": "api_model", "params": {"latency_ms": 2000}},
-            slos=[
-                slo("api.complete", p99_ms=1200),  # fallbacks count as answers
-                slo("api.sessions", p99_ms=500),
-                slo("web.home", p99_ms=1800),
-            ],
-            duration_s=8.0,
-        )
-    )
+    scenario_runner.run(slow_model())
 
 
 @pytest.mark.destructive

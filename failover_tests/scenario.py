@@ -23,10 +23,11 @@ from failover_tests.faults import validate_params
 from failover_tests.report import ScenarioResult
 from failover_tests.slo import SLO, Check, Verdict, evaluate, windows_around
 from failover_tests.traffic import PathSpec, default_paths
-from infra.errors import ScenarioError
+from infra.errors import ScenarioError, StackdrillError
 
 log = logging.getLogger(__name__)
 PATHS = {p.name: p for p in default_paths()}
+IN_FLIGHT_S = 1.0
 WINDOWS: tuple[Literal["before", "during", "after"], ...] = ("before", "during", "after")
 
 
@@ -320,6 +321,7 @@ def run(
         )
         for p in (table[n] for n in scenario.traffic.paths)
     ]  # fmt: skip
+    _warm_up(stack, specs)
     total_s = scenario.steady_state_s + scenario.duration_s + scenario.recovery_s
     probe = stack.probe(rate_per_s=scenario.traffic.rate_per_s, duration_s=total_s, paths=specs, name=scenario.name)
     fault = stack.fault(scenario.fault.name, scenario.fault.target, scenario.fault.params) if scenario.fault else None
@@ -364,7 +366,9 @@ def run(
     sampler.join(timeout=5)
     records = probe.records
     end_s = max([total_s, fault_end] + [r.scheduled_s for r in records])
-    windows = windows_around(fault_start, fault_end, end_s)
+    # A request in flight when the fault lands is part of its damage: "during" opens a little
+    # before the fault (by IN_FLIGHT_S), so "before" judges only requests the fault cannot touch.
+    windows = windows_around(max(0.0, fault_start - min(IN_FLIGHT_S, fault_start / 2)), fault_end, end_s)
     verdict = evaluate(records, [s.to_slo() for s in scenario.slos], windows, label, fault_end_s=fault_end)
     if scenario.verify_writes:
         writes = next((p for p in specs if p.name == "api.sessions"), None)
@@ -394,6 +398,39 @@ def run(
         paths=[s.name for s in specs],
         expect_failure=scenario.expect == "fail",
     )
+
+
+def _warm_up(stack: Any, specs: list[PathSpec], rounds: int = 3, timeout_s: float = 45.0) -> None:
+    """Steady-state hypothesis: every path answers through every edge, `rounds` times in a row.
+
+    A stack that is not steady before the fault makes the verdict meaningless, so the scenario
+    waits for it (a fresh stack warms its connections) and fails clearly if it never comes.
+    """
+    import requests
+
+    from infra.wait import wait_until
+
+    http = requests.Session()
+    streak = {"n": 0}
+
+    def one_round() -> tuple[bool, str]:
+        for edge in stack.edges:
+            for spec in specs:
+                for step in (spec.setup, spec):
+                    if step is None:
+                        continue
+                    url = f"{edge}{step.url_path(0)}"
+                    resp = http.request(step.method, url, json=step.body_for(0), timeout=step.timeout_s)
+                    if not step.is_ok(resp.status_code):
+                        streak["n"] = 0
+                        return False, f"{step.name} via {edge}: HTTP {resp.status_code}"
+        streak["n"] += 1
+        return streak["n"] >= rounds, f"{streak['n']} good rounds"
+
+    try:
+        wait_until(one_round, what="the steady state before the fault", timeout_s=timeout_s, interval_s=0.2)
+    except StackdrillError as exc:
+        raise ScenarioError(f"stack {stack.name} is not steady, so no fault was applied: {exc}") from exc
 
 
 def _sleep_until(probe: Any, t_s: float) -> None:

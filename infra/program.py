@@ -226,8 +226,10 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
         "api": [f"http://{n}:{port}/healthz" for n in api_names],
         "model": [f"http://{n}:{port}/healthz" for n in model_names],
         "edge": [f"http://{c[O.C_NAME]}:{port}/lb-health" for c in edge.containers],
-        "store": [f"http://{n}:{port}/readyz#store" for n in api_names],
-        "integration": [f"http://{n}:{port}/readyz#integration" for n in api_names],
+        # Dependencies as the API sees them, asked through the internal API LB (so the loss of
+        # one API replica is not reported as a store or integration problem).
+        "store": [f"http://{ctx.alias(O.TIER_API_LB)}:{port}/readyz#store"],
+        "integration": [f"http://{ctx.alias(O.TIER_API_LB)}:{port}/readyz#integration"],
     }
     status = ServiceTier(
         "status",

@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 TOPOLOGY ?= default
 PYTEST_ARGS ?=
 
-.PHONY: setup drill test lint unit integration clean doctor
+.PHONY: setup setup-test drill test lint unit integration doctor clean
 
+## setup: Docker engine, Python venv, Pulumi CLI, Toxiproxy, base image (idempotent)
 setup:
 	@scripts/setup.sh docker
 	@scripts/setup.sh python
@@ -14,11 +15,19 @@ setup:
 	@scripts/setup.sh toxiproxy
 	@scripts/setup.sh base-image
 
-doctor: setup
-	@$(BIN)/stackdrill doctor
+## setup-test: setup, plus headless Chromium for the report's browser test
+setup-test: setup
+	@scripts/setup.sh browser
 
+## drill: up, the full failover suite with traffic, report (reports/), down
 drill: setup
 	@$(BIN)/stackdrill drill --topology $(TOPOLOGY)
+
+## test: lint, type-check, unit + Pulumi mock + integration tests on real stacks, leftovers check
+test: setup-test lint
+	@echo "[test] pytest tests (unit, Pulumi mocks, integration on real stacks)"
+	@$(BIN)/pytest tests -q -ra $(PYTEST_ARGS)
+	@scripts/check-leftovers.sh
 
 lint: setup
 	@echo "[test] ruff check, ruff format --check, mypy"
@@ -29,12 +38,12 @@ lint: setup
 unit: setup
 	@$(BIN)/pytest tests/unit tests/infra -q $(PYTEST_ARGS)
 
-integration: setup
-	@$(BIN)/pytest tests/integration -q $(PYTEST_ARGS)
+integration: setup-test
+	@$(BIN)/pytest tests/integration -q -ra $(PYTEST_ARGS)
 
-test: setup lint
-	@$(BIN)/pytest tests -q -ra $(PYTEST_ARGS)
-	@echo "[test] leftovers check"; scripts/check-leftovers.sh
+doctor: setup
+	@$(BIN)/stackdrill doctor
 
+## clean: remove every container, network and image the kit made, and its state (keeps .venv and caches)
 clean:
 	@scripts/clean.sh

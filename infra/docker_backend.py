@@ -256,3 +256,12 @@ def remove_images(prefix: str = "stackdrill/") -> list[str]:
                 except docker.errors.APIError:
                     pass
     return removed
+
+
+def log_tail(name: str, lines: int = 5) -> str:
+    """The last log lines of a container, joined on one line (for error messages)."""
+    try:
+        raw = client().api.logs(name, tail=lines).decode(errors="replace")
+    except docker.errors.APIError as exc:
+        return f"(no logs: {exc.explanation or exc})"
+    return " | ".join(line.strip() for line in raw.splitlines() if line.strip())[-600:]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ from infra.program import ProgramArgs, build
 from infra.resources import select_backend
 from infra.toolchain import bin_dir, engine_env, pulumi_binary, state_dir
 from infra.topology import Topology
-from infra.wait import wait_until
+from infra.wait import GiveUp, wait_until
 
 log = logging.getLogger(__name__)
 PROJECT = "stackdrill"
@@ -112,16 +114,39 @@ class StackManager:
             build(topo, args, password)
 
         stack = self._stack(program)
-        config = stack.get_all_config()
-        if "stackdrill:redisPassword" not in config:
-            stack.set_config("stackdrill:redisPassword", auto.ConfigValue(secrets.token_urlsafe(24), secret=True))
+        # Each Pulumi CLI call costs about half a second: read the config only when the marker
+        # that says this stack has its password is missing.
+        marker = self.workdir / ".password-set"
+        if not marker.exists():
+            if "stackdrill:redisPassword" not in stack.get_all_config():
+                stack.set_config("stackdrill:redisPassword", auto.ConfigValue(secrets.token_urlsafe(24), secret=True))
+            marker.touch()
+        # Containers turn healthy while Pulumi is still writing state and reading outputs back:
+        # watch their health in parallel, so `up` costs the longer of the two, not their sum.
+        stop = threading.Event()
+        watcher = threading.Thread(target=self._watch_health, args=(topo.container_count(), stop), daemon=True)
+        watcher.start()
         try:
-            stack.up(parallel=PARALLEL, on_event=_event_sink(progress), color="never", suppress_progress=True)
+            result = stack.up(parallel=PARALLEL, on_event=_event_sink(progress), color="never", suppress_progress=True)
         except auto.errors.CommandError as exc:
             raise StackError(f"pulumi up of stack {self.name} failed: {_tail(exc)}") from exc
-        info = self.info()
+        finally:
+            stop.set()
+            watcher.join(timeout=5)
+        info = StackInfo(self.name, {k: v.value for k, v in result.outputs.items()})
         self.wait_ready(info)
         return info
+
+    def _watch_health(self, count: int, stop: threading.Event) -> None:
+        """Poll until `count` containers of this stack are healthy (or told to stop)."""
+        while not stop.is_set():
+            try:
+                health = docker_backend.health_of(self.name)
+                if len(health) >= count and all(h == "healthy" for h in health.values()):
+                    return
+            except Exception as exc:  # noqa: BLE001 - wait_ready reports problems properly afterwards
+                log.debug("health watch: %s", exc)
+            stop.wait(0.2)
 
     def info(self) -> StackInfo:
         """The stack's outputs; raises StackError if it is not deployed."""
@@ -135,9 +160,18 @@ class StackManager:
         """Wait until every container reports healthy and both edges serve the API and web paths."""
         names = {c[O.C_NAME] for c in info.containers}
 
+        exited_since: dict[str, float] = {}
+
         def all_healthy() -> tuple[bool, dict[str, str]]:
             health = docker_backend.health_of(self.name)
             bad = {n: health.get(n, "missing") for n in names if health.get(n) != "healthy"}
+            now = time.monotonic()
+            for name, state in bad.items():
+                if state in ("exited", "dead") and now - exited_since.setdefault(name, now) > 3:
+                    raise GiveUp(
+                        f"container {name} of stack {self.name} exited while starting; its last log lines: "
+                        f"{docker_backend.log_tail(name)}"
+                    )
             return not bad, bad
 
         wait_until(
@@ -165,6 +199,7 @@ class StackManager:
         try:
             stack.destroy(parallel=PARALLEL, on_event=_event_sink(progress), color="never", suppress_progress=True)
             stack.workspace.remove_stack(self.name)
+            (self.workdir / ".password-set").unlink(missing_ok=True)
         except auto.errors.CommandError as exc:
             log.warning("pulumi destroy of %s failed, sweeping by label: %s", self.name, _tail(exc))
         sweep_stack(self.name)

@@ -190,7 +190,7 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
             default_backend="web",
             routes=(Route("/v1/", "api"),),
             publish_service=True,
-            depends_on=[*after_nets, *(h.resource for h in api.handles + web.handles)],
+            depends_on=after_nets,
             **lb_common,  # type: ignore[arg-type]
         ),
         args.backend,
@@ -203,7 +203,7 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
             networks=[nets.back_name],
             backends={"api": api_names},
             default_backend="api",
-            depends_on=[*after_nets, *(h.resource for h in api.handles)],
+            depends_on=after_nets,
             **lb_common,  # type: ignore[arg-type]
         ),
         args.backend,
@@ -216,7 +216,7 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
             networks=[nets.back_name],
             backends={"model": model_names},
             default_backend="model",
-            depends_on=[*after_nets, *(h.resource for h in model.handles)],
+            depends_on=after_nets,
             **lb_common,  # type: ignore[arg-type]
         ),
         args.backend,

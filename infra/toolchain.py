@@ -81,6 +81,8 @@ def engine_env() -> dict[str, str]:
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "stackdrill-throwaway"),
         "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
+        # Throwaway local stacks: write the state once at the end, not after every step.
+        "PULUMI_SKIP_CHECKPOINTS": "true",
     }
 
 

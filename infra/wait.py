@@ -11,6 +11,10 @@ from infra.errors import StackError
 T = TypeVar("T")
 
 
+class GiveUp(StackError):
+    """Raised by a probe when waiting longer cannot help (a container exited, say)."""
+
+
 def wait_until(
     probe: Callable[[], tuple[bool, T]],
     *,
@@ -32,6 +36,8 @@ def wait_until(
             last = seen
             if done:
                 return seen
+        except GiveUp:
+            raise
         except Exception as exc:  # noqa: BLE001 - reported in the timeout message
             last = f"{exc.__class__.__name__}: {exc}"
         if time.monotonic() >= deadline:

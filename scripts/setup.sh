@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # stackdrill set-up: one idempotent step per call, one progress line per step.
-# Usage: scripts/setup.sh docker|python|pulumi|toxiproxy|base-image|all
+# Usage: scripts/setup.sh docker|python|pulumi|toxiproxy|base-image|browser|all
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -83,9 +83,10 @@ step_pulumi() {
     dest="$CACHE/pulumi/$PULUMI_VERSION/bin"
     mkdir -p "$dest"
     # Dynamic providers: the engine runs this plugin; it must use the kit's interpreter.
+    # infra.dynamic_host is `python -m pulumi.dynamic` serving more than 4 calls at once.
     cat >"$STATE/bin/pulumi-resource-pulumi-python" <<SCRIPT
 #!/bin/sh
-exec "$ROOT/.venv/bin/python" -u -m pulumi.dynamic "\$@"
+exec "$ROOT/.venv/bin/python" -u -m infra.dynamic_host "\$@"
 SCRIPT
     chmod +x "$STATE/bin/pulumi-resource-pulumi-python"
     if command -v pulumi >/dev/null 2>&1 && [ -z "${STACKDRILL_BUILD_PULUMI:-}" ]; then
@@ -162,12 +163,24 @@ step_base_image() {
     say base-image "built $tag in $(took "$t0")"
 }
 
+step_browser() {
+    local t0; t0="$(now)"
+    if command -v chromium >/dev/null; then
+        say browser "already installed ($(chromium --version 2>/dev/null | head -1))"
+        return
+    fi
+    say browser "installing Debian's chromium (headless checks of the HTML report)"
+    apt_install browser chromium
+    say browser "installed $(chromium --version 2>/dev/null | head -1) in $(took "$t0")"
+}
+
 case "${1:-all}" in
     docker) step_docker ;;
     python) step_python ;;
     pulumi) step_pulumi ;;
     toxiproxy) step_toxiproxy ;;
     base-image) step_base_image ;;
+    browser) step_browser ;;
     all) step_docker; step_python; step_pulumi; step_toxiproxy; step_base_image ;;
-    *) die setup "unknown step '$1' (docker|python|pulumi|toxiproxy|base-image|all)" ;;
+    *) die setup "unknown step '$1' (docker|python|pulumi|toxiproxy|base-image|browser|all)" ;;
 esac

@@ -89,6 +89,9 @@ class SentinelCluster(pulumi.ComponentResource):
                 command=(
                     "sh",
                     "-c",
+                    # Sentinel exits if the primary's name does not resolve yet: wait for it
+                    # (bounded), so Sentinels need not wait for the Redis containers to be created.
+                    f"for i in $(seq 150); do getent hosts {primary} >/dev/null && break; sleep 0.2; done; "
                     "cp /etc/stackdrill/sentinel.conf /var/lib/stackdrill/sentinel.conf && "
                     f'printf "sentinel auth-pass {MASTER_NAME} %s\\n" "$REDIS_PASSWORD" '
                     ">> /var/lib/stackdrill/sentinel.conf && "
@@ -99,9 +102,7 @@ class SentinelCluster(pulumi.ComponentResource):
                 files={"/etc/stackdrill/sentinel.conf": conf, "/var/lib/stackdrill/.keep": ""},
                 health=ctx.health("redis-cli", "-p", str(SENTINEL_PORT), "ping"),
             )
-            handle = backend.container(
-                spec, pulumi.ResourceOptions(parent=self, depends_on=redis_res), secret_env=sentinel_env
-            )
+            handle = backend.container(spec, pulumi.ResourceOptions(parent=self), secret_env=sentinel_env)
             self.handles.append(handle)
             self.containers.append(entry(cname, TIER_SENTINEL, i, zone, net, role="sentinel"))
         self.register_outputs({"containers": self.containers})

@@ -1,0 +1,152 @@
+"""Provisioning benchmark: `stackdrill up`/`down` against the Docker SDK floor, side by side in one run.
+
+Prints, for the default topology:
+  - up: `stackdrill up` (Pulumi engine, dynamic resources, wait for health and both edges)
+  - floor: the same containers on the same networks created directly with the Docker SDK from
+    8 threads, waiting for the same health (and the same edge check)
+  - their ratio (goal <= 1.3)
+  - down: `stackdrill down` against removing the same containers with the SDK from 8 threads
+    (goal <= 10 s)
+
+Run: .venv/bin/python bench/provision.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pulumi  # noqa: E402
+
+from infra import docker_backend, images, topology  # noqa: E402
+from infra import outputs as O  # noqa: E402
+from infra.lifecycle import StackInfo, StackManager  # noqa: E402
+from infra.program import ProgramArgs, build  # noqa: E402
+from infra.resources import DynamicBackend  # noqa: E402
+
+
+class _Capture(pulumi.runtime.Mocks):
+    """Records the inputs the program gives every container and network."""
+
+    def __init__(self) -> None:
+        self.networks: list[dict[str, Any]] = []
+        self.containers: list[dict[str, Any]] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        outs = dict(args.inputs)
+        if args.typ == "pulumi-python:dynamic/docker:Network":
+            self.networks.append(outs)
+        elif args.typ == "pulumi-python:dynamic/docker:Container":
+            self.containers.append(outs)
+            outs["host_ports"] = {str(int(p)): 1 for p in outs.get("publish", [])}
+        return f"{args.name}-id", outs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        return {}
+
+
+def specs(stack: str, image: str) -> _Capture:
+    """The exact container and network inputs `stackdrill up` would create, via Pulumi mocks."""
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    capture = _Capture()
+    pulumi.runtime.set_mocks(capture, preview=False)
+    topo = topology.load("default")
+
+    @pulumi.runtime.test
+    def run() -> Any:
+        args = ProgramArgs(stack=stack, image=image, owner_pid=str(os.getpid()), backend=DynamicBackend())
+        return pulumi.Output.from_input(build(topo, args, pulumi.Output.secret("bench-password"))[O.EDGES])
+
+    run()
+    return capture
+
+
+def sdk_up(capture: _Capture, stack: str) -> float:
+    """Create everything with the SDK from 8 threads; wait for health and both edges; seconds."""
+    t0 = time.perf_counter()
+    for net in capture.networks:
+        docker_backend.create_network(net["name"], net["labels"])
+    ports: dict[str, dict[str, int]] = {}
+
+    def make(props: dict[str, Any]) -> None:
+        spec = {
+            k: v for k, v in props.items() if k not in ("secret_env", "container_id", "host_ports", "secret_env_sha")
+        }
+        secret = props.get("secret_env") or {}
+        if "value" in secret and len(secret) == 2:  # Pulumi's secret wrapper, as the mocks hand it over
+            secret = secret["value"]
+        spec["env"] = {**spec["env"], **secret}
+        ports[props["name"]] = docker_backend.create_container(spec)["host_ports"]
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(make, capture.containers))
+    edges = [f"http://127.0.0.1:{ports[c['name']]['8080']}" for c in capture.containers
+             if c["labels"][O.LABEL_TIER] == O.TIER_EDGE]  # fmt: skip
+    info = StackInfo(stack, {O.EDGES: edges, O.CONTAINERS: [{O.C_NAME: c["name"]} for c in capture.containers]})
+    StackManager(stack).wait_ready(info)
+    return time.perf_counter() - t0
+
+
+def sdk_down(stack: str) -> float:
+    """Remove the stack's containers with the SDK from 8 threads, then its networks; seconds."""
+    t0 = time.perf_counter()
+    containers, networks = docker_backend.kit_objects(f"{O.LABEL_STACK}={stack}")
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda c: docker_backend.remove_container(c["Id"]), containers))
+    for n in networks:
+        docker_backend.remove_network(n["Name"])
+    return time.perf_counter() - t0
+
+
+def kit_round(stack: str, image: str) -> tuple[float, float]:
+    manager = StackManager(stack, owner_pid=os.getpid())
+    t0 = time.perf_counter()
+    manager.up(topology.load("default"), image)
+    up_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    manager.down()
+    return up_s, time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    rounds = parser.parse_args().rounds
+    image = images.app_image()
+    pid = os.getpid()
+    kit_up, kit_down, floor_up, floor_down = [], [], [], []
+    for i in range(rounds):
+        up_s, down_s = kit_round(f"benchkit{pid}x{i}", image)
+        kit_up.append(up_s)
+        kit_down.append(down_s)
+        name = f"benchsdk{pid}x{i}"
+        capture = specs(name, image)
+        try:
+            floor_up.append(sdk_up(capture, name))
+        finally:
+            floor_down.append(sdk_down(name))
+        print(f"round {i + 1}: up {up_s:.1f} s vs SDK {floor_up[-1]:.1f} s; "
+              f"down {down_s:.1f} s vs SDK {floor_down[-1]:.1f} s", flush=True)  # fmt: skip
+    n = len(capture.containers)
+    up, floor, down, sdk_rm = (statistics.median(x) for x in (kit_up, floor_up, kit_down, floor_down))
+    print(f"\ndefault topology: {n} containers, 2 networks, median of {rounds} rounds")
+    print("(both sides wait for every container healthy and both edges serving)")
+    print(f"  stackdrill up           {up:6.1f} s")
+    print(f"  SDK floor (8 threads)   {floor:6.1f} s")
+    print(f"  ratio up / floor        {up / floor:6.2f}   (goal <= 1.30)")
+    print(f"  stackdrill down         {down:6.1f} s   (goal <= 10 s)")
+    print(f"  SDK removal (8 threads) {sdk_rm:6.1f} s")
+    print(f"  ratio down / SDK        {down / sdk_rm:6.2f}")
+
+
+if __name__ == "__main__":
+    main()

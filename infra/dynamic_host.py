@@ -18,8 +18,8 @@ _Base = futures.ThreadPoolExecutor
 class _WidePool(_Base):
     """A thread pool that never has fewer than WORKERS threads."""
 
-    def __init__(self, max_workers: int | None = None, *args: object, **kwargs: object) -> None:
-        super().__init__(max(max_workers or 0, WORKERS), *args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, max_workers: int | None = None, thread_name_prefix: str = "") -> None:
+        super().__init__(max(max_workers or 0, WORKERS), thread_name_prefix)
 
 
 def main() -> None:

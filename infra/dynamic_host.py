@@ -24,7 +24,7 @@ class _WidePool(_Base):
 
 def main() -> None:
     """Serve the dynamic provider (the module runs its server when imported)."""
-    futures.ThreadPoolExecutor = _WidePool  # type: ignore[misc]
+    futures.ThreadPoolExecutor = _WidePool  # type: ignore[misc,assignment]
     import pulumi.dynamic.__main__  # noqa: F401  (starts the gRPC server and blocks)
 
 

@@ -45,8 +45,14 @@ step_docker() {
     fi
     need_root docker "a running Docker engine"
     # A dockerd killed with its session leaves pid files behind; dockerd refuses to start over them.
+    # The pid is stale unless it names a live (not zombie) dockerd/containerd process.
     for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
-        if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; then
+        [ -f "$pidfile" ] || continue
+        pid="$(cat "$pidfile" 2>/dev/null || true)"
+        state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
+        comm="$(cat "/proc/$pid/comm" 2>/dev/null || true)"
+        if [ -z "$pid" ] || [ -z "$state" ] || [ "$state" = Z ] || { [ "$comm" != dockerd ] && [ "$comm" != containerd ]; }; then
+            say docker "removing stale pid file $pidfile (pid ${pid:-?} is gone)"
             rm -f "$pidfile"
         fi
     done

@@ -29,16 +29,7 @@ WATCHED = {"web": ("edge", "be_web"), "api": ("edge", "be_api"), "model": ("mode
 
 def entries(topo: Topology) -> list[MatrixEntry]:
     """The matrix for a topology, in data-path order."""
-    groups = {
-        "edge": topo.edge.replicas,
-        "web": topo.web.replicas,
-        "api_lb": topo.api_lb.replicas,
-        "api": topo.api.replicas,
-        "model_lb": topo.model_lb.replicas,
-        "model": topo.model.replicas,
-        "integration": topo.integration.replicas,
-        "sentinel": topo.store.sentinels,
-    }
+    groups = {**topo.serving_tiers(), "integration": topo.integration.replicas, "sentinel": topo.store.sentinels}
     out = []
     for tier, n in groups.items():
         victim = f"{tier.replace('_', '-')}-{n - 1}"

@@ -17,20 +17,13 @@ from failover_tests.faults.app import SERVICE_TIERS, AppFault
 from failover_tests.faults.resources import host_memory_bytes
 from failover_tests.toxiproxy import ToxiproxyClient
 from infra import outputs as O
+from infra.reaper import pid_alive
 
 log = logging.getLogger(__name__)
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid == os.getpid() or pid_alive(pid)
 
 
 def reap_faults(outputs: dict[str, Any], *, include_live: bool = False) -> list[str]:

@@ -15,7 +15,8 @@ from infra.outputs import LABEL_OWNER_PID, LABEL_STACK
 log = logging.getLogger(__name__)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (ours or not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -33,7 +34,7 @@ def orphaned_stacks() -> set[str]:
         labels = obj.get("Labels") or {}
         stack = labels.get(LABEL_STACK)
         pid = int(labels.get(LABEL_OWNER_PID, "0") or 0)
-        if stack and pid and not _alive(pid):
+        if stack and pid and not pid_alive(pid):
             orphans.add(stack)
     return orphans
 

@@ -28,14 +28,7 @@ class Spof:
 def find(topo: Topology) -> list[Spof]:
     """Every single point of failure of the topology, user components first."""
     out: list[Spof] = []
-    tiers = {
-        "edge": topo.edge.replicas,
-        "web": topo.web.replicas,
-        "api_lb": topo.api_lb.replicas,
-        "api": topo.api.replicas,
-        "model_lb": topo.model_lb.replicas,
-        "model": topo.model.replicas,
-    }
+    tiers = topo.serving_tiers()
     for tier, n in tiers.items():
         if n < 2:
             out.append(Spof(tier, "one replica: losing it takes the tier down"))

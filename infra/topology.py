@@ -141,6 +141,17 @@ class Topology(_Model):
         """Zone of the replica with this index (round-robin over the zones)."""
         return self.zones[replica % len(self.zones)]
 
+    def serving_tiers(self) -> dict[str, int]:
+        """Replica count of every tier on a request path, in data-path order."""
+        return {
+            "edge": self.edge.replicas,
+            "web": self.web.replicas,
+            "api_lb": self.api_lb.replicas,
+            "api": self.api.replicas,
+            "model_lb": self.model_lb.replicas,
+            "model": self.model.replicas,
+        }
+
     def container_count(self) -> int:
         """How many containers a stack of this topology runs (status page and chaos proxy included)."""
         lbs = self.edge.replicas + self.api_lb.replicas + self.model_lb.replicas

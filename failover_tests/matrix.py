@@ -25,6 +25,8 @@ class MatrixEntry:
 
 # tier -> (LB tier and backend watching it, or None)
 WATCHED = {"web": ("edge", "be_web"), "api": ("edge", "be_api"), "model": ("model_lb", "be_model")}
+# tier -> the status page component that must show its loss (status page truth)
+STATUS = {"edge": "edge", "web": "web", "api": "api", "model": "model", "integration": "integration"}
 
 
 def entries(topo: Topology) -> list[MatrixEntry]:
@@ -37,6 +39,8 @@ def entries(topo: Topology) -> list[MatrixEntry]:
         if tier in WATCHED and n > 1:
             lb, backend = WATCHED[tier]
             extra["lb_marks_down"] = {"lb": lb, "backend": backend, "within_s": 3.0}
+        if tier in STATUS:
+            extra["status"] = {"component": STATUS[tier], "during": "degraded", "within_s": 10.0}
         survivable = n > 1 or (tier == "integration" and topo.api.resilience.profile == "protected")
         out.append(
             MatrixEntry(

@@ -78,6 +78,7 @@ def test_partition(scenario_runner: Any) -> None:
             "disconnect api-2 from the back network; the LBs mark it down and route around it",
             {"name": "partition", "target": "api-2", "params": {"network": "back"}},
             lb_marks_down={"lb": "edge", "backend": "be_api", "within_s": 3.0},
+            status={"component": "api", "during": "degraded", "within_s": 10.0},
         )
     )
 

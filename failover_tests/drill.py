@@ -19,6 +19,10 @@ class _DrillProgress:
     """pytest plugin object: drives the progress bar and keeps each test's outcome."""
 
     def __init__(self, console: Console, names: list[str] | None = None) -> None:
+        self.console = console
+        self.lines = not console.is_terminal  # no live bar in a log: one line per finished test instead
+        self.done = 0
+        self.total = 0
         self.names = [n.replace("-", "_").lower() for n in names or []]
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -42,7 +46,11 @@ class _DrillProgress:
         config.hook.pytest_deselected(items=drop)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.progress.update(self.task, total=len(session.items), description="bringing the stack up")
+        self.total = len(session.items)
+        if self.lines:
+            self.console.print(f"[drill] {self.total} scenarios; bringing the stack up")
+            return
+        self.progress.update(self.task, total=self.total, description="bringing the stack up")
         self.progress.start()
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -63,6 +71,12 @@ class _DrillProgress:
             row["outcome"] = "skipped"
         if report.when == "teardown":
             self.progress.advance(self.task)
+            self.done += 1
+            if self.lines:
+                name = report.nodeid.split("::", 1)[-1]
+                self.console.print(
+                    f"[drill] {self.done}/{self.total} {name} {row['outcome'].upper()} in {row['duration_s']:.1f} s"
+                )
 
     def pytest_sessionfinish(self) -> None:
         self.progress.stop()
@@ -95,6 +109,9 @@ def run_drill(
     t0 = time.monotonic()
     code = int(pytest.main(args, plugins=[plugin]))
     elapsed = time.monotonic() - t0
+    if code == int(pytest.ExitCode.NO_TESTS_COLLECTED):
+        console.print(f"[red]error:[/] no scenario matches {' '.join(scenarios)}; see failover_tests/suites/")
+        return 2
     report = _load_report(Path(report_dir) / "report.json")
     rows = _rows(plugin, report)
     if as_json:

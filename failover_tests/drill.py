@@ -48,7 +48,8 @@ class _DrillProgress:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.total = len(session.items)
         if self.lines:
-            self.console.print(f"[drill] {self.total} scenarios; bringing the stack up")
+            if self.total:
+                self.console.print(f"[drill] {self.total} scenarios; bringing the stack up", markup=False)
             return
         self.progress.update(self.task, total=self.total, description="bringing the stack up")
         self.progress.start()
@@ -75,7 +76,8 @@ class _DrillProgress:
             if self.lines:
                 name = report.nodeid.split("::", 1)[-1]
                 self.console.print(
-                    f"[drill] {self.done}/{self.total} {name} {row['outcome'].upper()} in {row['duration_s']:.1f} s"
+                    f"[drill] {self.done}/{self.total} {name} {row['outcome'].upper()} in {row['duration_s']:.1f} s",
+                    markup=False,
                 )
 
     def pytest_sessionfinish(self) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from failover_tests.presets import scenario, slo
+from failover_tests.presets import responsive, scenario, slo
+
+HUNG_REPLICA_P99_MS = 2000
 
 # tier -> (LB tier, backend on it, status page component)
 WATCHED_TIERS = {
@@ -17,12 +19,18 @@ WATCHED_TIERS = {
 def replica_loss(tier: str, fault: str, replica: int = 1) -> dict[str, Any]:
     """Kill or pause one replica: paths within SLO, LB marks it down, status degraded, rejoins."""
     lb, backend, component = WATCHED_TIERS[tier]
+    extra: dict[str, Any] = {}
+    if fault == "pause":
+        # A hung replica costs the requests already sent to it one LB server timeout (1 s) before
+        # the retry on another replica, until the health checks take it out (about 1.5 s).
+        extra["slos"] = responsive(p99_ms=HUNG_REPLICA_P99_MS)
     return scenario(
         f"{fault}-one-{tier}",
         f"{fault} {tier}-{replica} while traffic flows; the LB routes around it and takes it back after revert",
         {"name": fault, "target": f"{tier}-{replica}"},
         lb_marks_down={"lb": lb, "backend": backend, "within_s": 3.0},
         status={"component": component, "during": "degraded", "within_s": 10.0},
+        **extra,
     )
 
 

@@ -55,12 +55,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "destructive: the scenario breaks containers (select with -m destructive)")
     config.addinivalue_line("markers", "docker: needs a live Docker engine (make test sets one up)")
     config.addinivalue_line("markers", "browser: renders a page in headless Chromium")
+    config.addinivalue_line("markers", "preflight: checks of the live stack that run before any fault")
     if hasattr(signal, "SIGTERM") and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
 
         def _term(signum: int, frame: object) -> None:
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, _term)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Preflight checks run first: they describe the stack before any fault touched it."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("preflight") else 1)
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:

@@ -65,7 +65,7 @@ class Resilience(_Model):
 
     profile: Literal["protected", "naive"] = "protected"
     model_timeout_ms: int = Field(600, gt=0)
-    store_timeout_ms: int = Field(500, gt=0)
+    store_timeout_ms: int = Field(800, gt=0)
     integration_timeout_ms: int = Field(300, gt=0)
     web_api_timeout_ms: int = Field(800, gt=0)
     retry_attempts: int = Field(2, ge=1, le=5)

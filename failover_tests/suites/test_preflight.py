@@ -14,6 +14,8 @@ import testinfra
 from failover_tests import docker_actions as dk
 from failover_tests.lbstats import server_states
 
+pytestmark = pytest.mark.preflight
+
 # tier -> (main process, ports that must listen)
 EXPECTED = {
     "edge": ("haproxy", [8080, 8404]),
@@ -45,7 +47,8 @@ def test_processes_run_as_non_root(stack: Any, hosts: dict[str, Any]) -> None:
         host = hosts[c["name"]]
         proc, _ = EXPECTED[c["tier"]]
         table = [line.split(None, 1) for line in host.check_output("ps -eo user:20,comm --no-headers").splitlines()]
-        rows = [(user, comm.strip()) for user, comm in table if comm.strip() != "ps"]
+        # `ps` itself and runc's exec helper are the probe, not the service.
+        rows = [(user, comm.strip()) for user, comm in table if comm.strip() != "ps" and not comm.startswith("runc")]
         if not any(comm == proc[:15] for _, comm in rows):
             problems.append(f"{c['name']}: no {proc} process (saw {sorted({comm for _, comm in rows})})")
         problems += [f"{c['name']}: {comm} runs as {user}" for user, comm in rows if user != "app"]
@@ -53,13 +56,12 @@ def test_processes_run_as_non_root(stack: Any, hosts: dict[str, Any]) -> None:
 
 
 def test_ports_listen(stack: Any, hosts: dict[str, Any]) -> None:
-    missing = [
-        f"{c['name']}:{port}"
-        for c in _containers(stack)
-        for port in EXPECTED[c["tier"]][1]
-        if not hosts[c["name"]].socket(f"tcp://0.0.0.0:{port}").is_listening
-        and not hosts[c["name"]].socket(f"tcp://:::{port}").is_listening
-    ]
+    missing = []
+    for c in _containers(stack):
+        # One `ss` per container (testinfra's socket module runs one per port and address).
+        listening = hosts[c["name"]].check_output("ss -ltnH")
+        ports = {line.split()[3].rsplit(":", 1)[-1] for line in listening.splitlines() if line.strip()}
+        missing += [f"{c['name']}:{p}" for p in EXPECTED[c["tier"]][1] if str(p) not in ports]
     assert not missing, f"not listening: {', '.join(missing)}"
 
 

@@ -92,9 +92,12 @@ class SentinelCluster(pulumi.ComponentResource):
                     # Sentinel exits if the primary's name does not resolve yet: wait for it
                     # (bounded), so Sentinels need not wait for the Redis containers to be created.
                     f"for i in $(seq 150); do getent hosts {primary} >/dev/null && break; sleep 0.2; done; "
+                    # A restarted Sentinel must resume from the state it rewrote (current primary,
+                    # epoch, known peers), not from the initial config: that would split the brain.
+                    "if [ ! -s /var/lib/stackdrill/sentinel.conf ]; then "
                     "cp /etc/stackdrill/sentinel.conf /var/lib/stackdrill/sentinel.conf && "
                     f'printf "sentinel auth-pass {MASTER_NAME} %s\\n" "$REDIS_PASSWORD" '
-                    ">> /var/lib/stackdrill/sentinel.conf && "
+                    ">> /var/lib/stackdrill/sentinel.conf; fi && "
                     "exec redis-sentinel /var/lib/stackdrill/sentinel.conf",
                 ),
                 labels=ctx.labels(TIER_SENTINEL, i, zone),

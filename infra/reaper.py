@@ -26,6 +26,16 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def _drop_stale_locks(stack: str) -> None:
+    """Remove Pulumi lock files of this stack left by a killed CLI (the local backend never expires them)."""
+    from infra.toolchain import state_dir
+
+    locks = state_dir() / "backend" / ".pulumi" / "locks"
+    for lock in locks.glob(f"*/*/{stack}/*.json"):
+        lock.unlink(missing_ok=True)
+        log.info("removed stale Pulumi lock %s", lock)
+
+
 def orphaned_stacks() -> set[str]:
     """Names of stacks whose owning process is gone."""
     containers, networks = docker_backend.kit_objects()
@@ -47,6 +57,7 @@ def reap(stack: str | None = None) -> list[str]:
     targets = {stack} if stack else orphaned_stacks()
     for name in sorted(targets):
         n_cont, n_net = sweep_stack(name)
+        _drop_stale_locks(name)
         try:
             StackManager(name).down()
         except Exception as exc:  # noqa: BLE001 - the sweep above already removed the objects

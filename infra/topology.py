@@ -43,7 +43,10 @@ class LoadBalancer(_Model):
     retries: int = Field(2, ge=0, le=10)
     redispatch: bool = True
     retry_on: str = "conn-failure empty-response response-timeout"
-    observe_layer7: bool = True
+    # Off by default: with `observe layer7 ... on-error mark-down`, an API replica that answers 503
+    # because the *store* is failing over is taken out of rotation; in the zone-loss drill that
+    # removed the last healthy replica. Active health checks on /healthz decide instead.
+    observe_layer7: bool = False
     max_servers: int = Field(8, ge=1, le=32)
 
 

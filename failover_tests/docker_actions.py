@@ -8,6 +8,7 @@ from typing import Any
 
 import docker
 import docker.errors
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from infra.errors import FaultError, ToolchainError
 
@@ -60,9 +61,20 @@ def restart(name: str, timeout_s: int = 10) -> None:
     client().api.restart(name, timeout=timeout_s)
 
 
+@retry(
+    retry=retry_if_exception_type(docker.errors.APIError),
+    stop=stop_after_attempt(4),
+    wait=wait_fixed(0.2),
+    reraise=True,
+)
 def pause(name: str) -> None:
-    """Freeze every process of the container (cgroup freezer)."""
-    client().api.pause(name)
+    """Freeze every process of the container (cgroup freezer).
+
+    The freezer can refuse transiently ("unable to freeze") when it races a process that is
+    just being started in the container, such as a health-check exec: retried a few times.
+    """
+    if state(name) != "paused":
+        client().api.pause(name)
 
 
 def unpause(name: str) -> None:

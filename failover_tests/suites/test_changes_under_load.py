@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from failover_tests import docker_actions as dk
 from failover_tests.presets import scenario, slo
+from infra.wait import wait_until
 
 ZERO_ERRORS = [
     slo(p, min_success=1.0, max_run=0, p99_ms=2000, recovery_s=None)
@@ -24,6 +26,19 @@ def test_rolling_restart(scenario_runner: Any, stack: Any) -> None:
         for name in replicas:
             with stack.fault("restart", name, {"grace_s": 10}):
                 pass  # in effect once it runs again with a new start time
+
+            # Readiness gate before the next replica goes: Docker reports the new process healthy
+            # and every edge LB has it back in rotation.
+            def healthy(n: str = name) -> tuple[bool, str]:
+                status = str(dk.inspect(n)["State"].get("Health", {}).get("Status"))
+                return status == "healthy", status
+
+            wait_until(
+                healthy,
+                what=f"{name} healthy after its restart",
+                timeout_s=30,
+                interval_s=0.2,
+            )
             for lb in stack.lbs("edge"):
                 stack.wait_lb(lb, "be_api", name, up=True, timeout_s=20)
             probe.mark(f"{name} back")

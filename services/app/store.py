@@ -145,8 +145,24 @@ class RedisSentinelStore:
         assert isinstance(pool, FollowingPool)
         return pool
 
-    async def start(self) -> None:
-        """Start watching Sentinel for a new primary (unless ``SD_SENTINEL_WATCH_MS=0``)."""
+    async def start(self, warm_s: float = 5.0) -> None:
+        """Connect to the primary before the API listens, then watch Sentinel for a new primary.
+
+        A replica that starts listening before it has found the primary answers its first
+        session requests with 503: a rolling restart would show them to clients. The warm-up
+        is bounded, so a store outage delays start-up by at most ``warm_s``.
+        """
+        deadline = asyncio.get_running_loop().time() + warm_s
+        while True:
+            try:
+                async with asyncio.timeout(1.0):
+                    await self.ping()
+                break
+            except Exception as exc:  # not reachable yet: retry until the deadline
+                if asyncio.get_running_loop().time() >= deadline:
+                    log.warning("store not reachable at start-up, serving anyway: %r", exc)
+                    break
+                await asyncio.sleep(0.2)
         if self._watch_s > 0 and self._watcher is None:
             self._watcher = asyncio.create_task(self._watch())
 

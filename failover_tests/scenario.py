@@ -190,9 +190,7 @@ class _StatusSampler(threading.Thread):
             self.stop_event.wait(self.interval_s)
 
 
-def _lb_check(
-    stack: Any, exp: LBExpectation, targets: list[str], applied_at: float
-) -> tuple[list[Check], threading.Thread]:
+def _lb_check(stack: Any, exp: LBExpectation, targets: list[str]) -> tuple[list[Check], threading.Thread]:
     """Watch the LBs during the fault: every target must be marked down within the budget."""
     results: list[Check] = []
     lbs = stack.lbs(exp.lb)
@@ -214,7 +212,6 @@ def _lb_check(
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
-    _ = applied_at
     return results, thread
 
 
@@ -342,7 +339,7 @@ def run(
                 with fault:
                     if scenario.lb_marks_down and fault.targets:
                         names = [t.name for t in fault.targets]
-                        extra, lb_thread = _lb_check(stack, scenario.lb_marks_down, names, fault_start)
+                        extra, lb_thread = _lb_check(stack, scenario.lb_marks_down, names)
                     _sleep_until(probe, fault_start + scenario.duration_s)
                     fault_end = probe.now_s()
                     probe.mark(f"revert {label}")

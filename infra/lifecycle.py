@@ -25,7 +25,7 @@ from infra import outputs as O
 from infra.errors import StackError, ToolchainError
 from infra.program import ProgramArgs, build
 from infra.resources import select_backend
-from infra.toolchain import bin_dir, engine_env, pulumi_binary, state_dir
+from infra.toolchain import engine_env, pulumi_binary, state_dir
 from infra.topology import Topology
 from infra.wait import GiveUp, wait_until
 
@@ -238,4 +238,4 @@ def _event_sink(progress: ProgressFn | None) -> Callable[[auto.events.EngineEven
     return on_event
 
 
-__all__ = ["StackInfo", "StackManager", "bin_dir", "sweep_stack"]
+__all__ = ["StackInfo", "StackManager", "sweep_stack"]

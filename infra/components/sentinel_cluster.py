@@ -48,7 +48,6 @@ class SentinelCluster(pulumi.ComponentResource):
         self.containers, self.handles = [], []
         self.redis_names = [ctx.name(TIER_REDIS, i) for i in range(1 + store.replicas)]
         primary = self.redis_names[0]
-        redis_res: list[pulumi.Resource] = []
         for i, cname in enumerate(self.redis_names):
             zone = args.zones[i % len(args.zones)]
             conf = render("redis/redis.conf.j2", hostname=cname, primary=primary if i else "")
@@ -67,7 +66,6 @@ class SentinelCluster(pulumi.ComponentResource):
                 health=ctx.health("redis-cli", "--no-auth-warning", "ping"),
             )
             handle = backend.container(spec, pulumi.ResourceOptions(parent=self), secret_env=secret_env)
-            redis_res.append(handle.resource)
             self.handles.append(handle)
             self.containers.append(entry(cname, TIER_REDIS, i, zone, net, role="primary" if i == 0 else "replica"))
         self.sentinel_names = [ctx.name(TIER_SENTINEL, i) for i in range(store.sentinels)]

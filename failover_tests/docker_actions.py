@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from functools import lru_cache
 from typing import Any
@@ -115,12 +116,30 @@ def disconnect(name: str, network: str) -> None:
     client().api.disconnect_container_from_network(name, network, force=True)
 
 
+def fixed_ip(name: str) -> str:
+    """The container's fixed address, if it has one: its own name's line in its /etc/hosts extras."""
+    for line in inspect(name)["HostConfig"].get("ExtraHosts") or []:
+        host, _, ip = line.partition(":")
+        if host == name:
+            return ip
+    return ""
+
+
 def connect(name: str, network: str, aliases: list[str]) -> None:
-    """Attach a container to a network with these aliases (no-op if attached)."""
+    """Attach a container to a network with these aliases and its fixed address (no-op if attached)."""
     if network in networks_of(name):
         return
     aliases = [a for a in aliases if a != inspect(name)["Id"][:12]]
-    client().api.connect_container_to_network(name, network, aliases=aliases or None)
+    # A fixed address lies outside Docker's dynamic range, so it only applies on its own network.
+    ipv4 = fixed_ip(name)
+    subnet_ok = ipv4 and any(
+        ipaddress.ip_address(ipv4) in ipaddress.ip_network(cfg["Subnet"])
+        for cfg in (client().api.inspect_network(network).get("IPAM") or {}).get("Config") or []
+        if cfg.get("Subnet")
+    )
+    client().api.connect_container_to_network(
+        name, network, aliases=aliases or None, ipv4_address=ipv4 if subnet_ok else None
+    )
 
 
 def exec_run(name: str, cmd: list[str], timeout_s: int = 10) -> tuple[int, str]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from failover_tests import docker_actions as dk
 from failover_tests.faults.base import FaultEnv
 from failover_tests.journal import Journal
 from failover_tests.targets import Inventory
 from infra import outputs as O
+from infra import store_state
 from infra.errors import FaultError
 
 log = logging.getLogger(__name__)
@@ -17,20 +17,13 @@ MASTER = "sessions"
 
 
 def redis_primary(inventory: Inventory) -> str:
-    """The container name of the current Redis primary, as the Sentinels report it."""
-    seen = []
-    for sentinel in inventory.tier(O.TIER_SENTINEL):
-        if dk.state(sentinel.name) != "running":
-            continue
-        code, out = dk.exec_run(
-            sentinel.name, ["redis-cli", "-p", "26379", "SENTINEL", "get-master-addr-by-name", MASTER], 5
-        )
-        lines = out.split()
-        if code == 0 and lines:
-            host = lines[0]
-            if inventory.by_name(host):
-                return host
-            seen.append(host)
+    """The container name of the current Redis primary: the Sentinels' answer at the highest epoch."""
+    containers = [{O.C_NAME: t.name, O.C_TIER: t.tier} for t in inventory.targets]
+    state = store_state.read(containers)
+    primary = state.primary()
+    if primary and inventory.by_name(primary):
+        return primary
+    seen = [s.primary or s.error for s in state.sentinels]
     raise FaultError(f"no Sentinel reports a known primary for {MASTER} (answers: {seen})", target="role=primary")
 
 

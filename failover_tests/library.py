@@ -49,3 +49,22 @@ def slow_model(name: str = "slow-model-protected") -> dict[str, Any]:
         slos=[slo("api.complete", p99_ms=1200), slo("api.sessions", p99_ms=500), slo("web.home", p99_ms=1800)],
         duration_s=8.0,
     )
+
+
+def primary_restart() -> dict[str, Any]:
+    """Restart the Redis primary faster than Sentinel notices: no acknowledged write may be lost.
+
+    A primary without persistence comes back empty, and its replica resyncs from it: every
+    session is gone (the failure Redis' replication docs warn of). The drill reads back every
+    acknowledged write.
+    """
+    return scenario(
+        "primary-restart",
+        "restart the current Redis primary (gracefully, back within a second: before Sentinel acts); "
+        "every acknowledged write is read back and none may be lost",
+        {"name": "restart", "target": "role=primary", "params": {"grace_s": 2}},
+        slos=[slo("api.complete"), slo("web.home"), slo("api.sessions", windows=("before",))],
+        duration_s=4.0,
+        verify_writes=True,
+        max_lost_writes=0,
+    )

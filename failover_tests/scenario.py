@@ -12,22 +12,26 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from failover_tests import steady
 from failover_tests.faults import validate_params
 from failover_tests.report import ScenarioResult
 from failover_tests.slo import SLO, Check, Verdict, evaluate, windows_around
 from failover_tests.traffic import PathSpec, default_paths
-from infra.errors import ScenarioError, StackdrillError
+from infra.errors import ScenarioError, StackdrillError, StackNotSteady
 
 log = logging.getLogger(__name__)
 PATHS = {p.name: p for p in default_paths()}
 IN_FLIGHT_S = 1.0
+# How long the steady-state gate waits for the stack to converge, before and after a scenario.
+STEADY_TIMEOUT_S = 60.0
 WINDOWS: tuple[Literal["before", "during", "after"], ...] = ("before", "during", "after")
 
 
@@ -73,6 +77,7 @@ class SLOSpec(_Model):
     max_p99_ms: float | None = Field(None, ge=0)
     max_consecutive_failures: int | None = Field(None, ge=0)
     max_recovery_s: float | None = Field(None, ge=0)
+    max_fallback_share: float | None = Field(None, ge=0, le=1)
     allow_fallback: bool = True
 
     def to_slo(self) -> SLO:
@@ -85,6 +90,7 @@ class SLOSpec(_Model):
             max_p99_ms=self.max_p99_ms,
             max_consecutive_failures=self.max_consecutive_failures,
             max_recovery_s=self.max_recovery_s,
+            max_fallback_share=self.max_fallback_share,
             allow_fallback=self.allow_fallback,
         )
 
@@ -124,6 +130,8 @@ class Scenario(_Model):
     expect: Literal["pass", "fail"] = "pass"  # "fail": the drill must catch a failure (broken topology)
     verify_writes: bool = False
     max_lost_writes: int | None = Field(None, ge=0)
+    # The longest stretch of failed session writes, in seconds, from the fault on (None: not judged).
+    max_write_gap_s: float | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _slo_paths(self) -> Scenario:
@@ -266,6 +274,65 @@ def _lost_writes(
     )
 
 
+@dataclass(frozen=True)
+class WriteGap:
+    """The longest stretch of failed requests of one path from a fault on, in scheduled time."""
+
+    gap_s: float  # 0.0 when no request failed
+    start_s: float | None  # scheduled time of the first failure of that stretch
+    first_ok_after_fault_s: float | None  # fault start -> first success after the first failure
+    recovered: bool  # a success came after the last failure
+
+
+def write_gap(records: Sequence[Any], path: str, fault_start_s: float, end_s: float) -> WriteGap:
+    """Measure the longest run of failures of `path` scheduled at or after the fault's start.
+
+    A run lasts from its first failure's scheduled time to the scheduled time of the next
+    success (or to `end_s` when none came): the time during which a client could not write.
+    """
+    recs = sorted(
+        (r for r in records if r.path == path and r.scheduled_s >= fault_start_s), key=lambda r: r.scheduled_s
+    )
+    longest, longest_start = 0.0, None
+    first_fail: float | None = None
+    first_ok_after: float | None = None
+    run_start: float | None = None
+    for r in recs:
+        if not r.ok:
+            first_fail = r.scheduled_s if first_fail is None else first_fail
+            run_start = r.scheduled_s if run_start is None else run_start
+            continue
+        if first_fail is not None and first_ok_after is None:
+            first_ok_after = r.scheduled_s - fault_start_s
+        if run_start is not None:
+            if r.scheduled_s - run_start > longest:
+                longest, longest_start = r.scheduled_s - run_start, run_start
+            run_start = None
+    if run_start is not None and end_s - run_start > longest:
+        longest, longest_start = end_s - run_start, run_start
+    return WriteGap(longest, longest_start, first_ok_after, run_start is None)
+
+
+def _write_gap_check(records: Sequence[Any], limit_s: float | None, fault_start_s: float, end_s: float) -> Check:
+    gap = write_gap(records, "api.sessions", fault_start_s, end_s)
+    passed = limit_s is None or (gap.recovered and gap.gap_s <= limit_s)
+    first = (
+        "no write failed"
+        if gap.start_s is None
+        else f"first write {gap.first_ok_after_fault_s:.1f} s after the fault"
+        if gap.first_ok_after_fault_s is not None
+        else "no write succeeded after the fault"
+    )
+    where = "" if gap.start_s is None else f" from {gap.start_s:.1f} s"
+    if not gap.recovered:
+        msg = f"api.sessions: writes still failing at the end of the run{where} ({first})"
+    elif limit_s is not None and not passed:
+        msg = f"api.sessions: writes failed for {gap.gap_s:.1f} s > {limit_s:.1f} s{where} ({first})"
+    else:
+        msg = f"api.sessions: longest write gap {gap.gap_s:.1f} s{where} ({first})"
+    return Check("write_gap", "api.sessions", "during", fault_start_s, end_s, gap.gap_s, limit_s, passed, msg)
+
+
 def _status_checks(
     exp: StatusExpectation, samples: list[tuple[float, dict[str, str]]], start_s: float, end_s: float, last_s: float
 ) -> list[Check]:
@@ -318,6 +385,7 @@ def run(
         )
         for p in (table[n] for n in scenario.traffic.paths)
     ]  # fmt: skip
+    steady.wait_steady(stack, timeout_s=STEADY_TIMEOUT_S, when="before the scenario")
     _warm_up(stack, specs)
     total_s = scenario.steady_state_s + scenario.duration_s + scenario.recovery_s
     probe = stack.probe(rate_per_s=scenario.traffic.rate_per_s, duration_s=total_s, paths=specs, name=scenario.name)
@@ -361,6 +429,14 @@ def run(
         probe.join()
     sampler.stop_event.set()
     sampler.join(timeout=5)
+    if error is None and (fault is not None or action is not None):
+        # The revert is verified like the steady state before: the next scenario must not
+        # start on what this one left behind, and a revert that never converges is this
+        # scenario's error.
+        try:
+            steady.wait_steady(stack, timeout_s=STEADY_TIMEOUT_S, when="after the revert")
+        except StackNotSteady as exc:
+            error = f"{exc.__class__.__name__}: {exc}"
     records = probe.records
     end_s = max([total_s, fault_end] + [r.scheduled_s for r in records])
     # A request in flight when the fault lands is part of its damage: "during" opens a little
@@ -372,6 +448,8 @@ def run(
         if writes is None:
             raise ScenarioError(f"{scenario.name}: verify_writes needs the api.sessions path in traffic.paths")
         extra.append(_lost_writes(stack, writes, records, scenario.max_lost_writes, fault_end, end_s))
+    if scenario.max_write_gap_s is not None or (scenario.verify_writes and fault is not None):
+        extra.append(_write_gap_check(records, scenario.max_write_gap_s, fault_start, end_s))
     if scenario.status:
         extra += _status_checks(scenario.status, sampler.samples, fault_start, fault_end, end_s)
     if extra:

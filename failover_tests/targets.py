@@ -7,6 +7,7 @@ Selector grammar (the same in Python, YAML and the CLI):
     zone=a              every container of zone a (key=value pairs joined by `,`:
     tier=api,zone=b     keys tier, zone, replica, role, name)
     role=primary        the current Redis primary, found through Sentinel at resolve time
+    zone=@primary       every container of the zone that holds the current Redis primary
     api:random          one random replica of the tier (seeded; the seed is reported)
     api:random:2        N random replicas
     api:all-but-one     every replica but one (the survivor is chosen at random)
@@ -143,6 +144,13 @@ class Inventory:
             if key not in ("tier", "zone", "replica", "role", "name"):
                 raise ScenarioError(f"target '{sel}': unknown key '{key}'; use tier, zone, replica, role or name")
             wanted[key] = value
+        if wanted.get("zone") == "@primary":
+            if self._role_lookup is None:
+                raise ScenarioError(f"target '{sel}': no Sentinel lookup here to find the primary's zone")
+            holder = self.by_name(self._role_lookup("primary"))
+            if holder is None:
+                raise ScenarioError(f"target '{sel}': the primary the Sentinels name is not in this stack")
+            wanted["zone"] = holder.zone
         if wanted.get("role") == "primary" and self._role_lookup is not None:
             primary = self._role_lookup("primary")
             wanted.pop("role")

@@ -8,6 +8,7 @@ import logging
 import socket
 import tarfile
 import time
+import zlib
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -15,6 +16,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.types
 from docker.models.containers import Container
 
 from infra.errors import StackError, ToolchainError
@@ -58,14 +60,61 @@ def _tar(files: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
-def create_network(name: str, labels: dict[str, str]) -> str:
+def create_network(name: str, labels: dict[str, str], subnet: str = "", ip_range: str = "") -> str:
     """Create a bridge network (or adopt an existing one with the same name); return its id."""
     c = client()
     for net in c.networks.list(names=[name]):
         if net.name == name:
             return str(net.id)
-    net = c.networks.create(name, driver="bridge", labels={**labels, LABEL_KIT: "1"})
+    ipam = None
+    if subnet:
+        pool = docker.types.IPAMPool(subnet=subnet, iprange=ip_range or None)
+        ipam = docker.types.IPAMConfig(pool_configs=[pool])
+    try:
+        net = c.networks.create(name, driver="bridge", labels={**labels, LABEL_KIT: "1"}, ipam=ipam)
+    except docker.errors.APIError as exc:
+        raise StackError(
+            f"creating network {name} ({subnet or 'any subnet'}) failed: {exc.explanation or exc}"
+        ) from exc
     return str(net.id)
+
+
+# Fixed-address networks are carved from this range, one /24 per stack; Docker's own default
+# pools (172.17-31.x, 192.168.x) never overlap it.
+KIT_SUBNETS = "10.213.{}.0/24"
+
+
+def used_subnets() -> set[str]:
+    """Every IPv4 subnet an existing Docker network uses."""
+    out = set()
+    for net in client().api.networks():
+        for cfg in (net.get("IPAM") or {}).get("Config") or []:
+            if cfg.get("Subnet"):
+                out.add(str(cfg["Subnet"]))
+    return out
+
+
+def network_subnet(name: str) -> str:
+    """The subnet of an existing network ('' if there is none, or it has none)."""
+    for net in client().api.networks(names=[name]):
+        if net["Name"] == name:
+            for cfg in (net.get("IPAM") or {}).get("Config") or []:
+                return str(cfg.get("Subnet") or "")
+    return ""
+
+
+def pick_subnet(network: str, seed: str) -> str:
+    """The network's subnet if it exists, else a free kit /24 chosen from `seed` (stable per stack)."""
+    existing = network_subnet(network)
+    if existing:
+        return existing
+    used = used_subnets()
+    start = zlib.crc32(seed.encode()) % 256
+    for k in range(256):
+        candidate = KIT_SUBNETS.format((start + k) % 256)
+        if candidate not in used:
+            return candidate
+    raise StackError("no free 10.213.x.0/24 subnet left for a stack network; fix: stackdrill reap --remove")
 
 
 def remove_network(name: str) -> None:
@@ -109,9 +158,14 @@ def create_container(props: dict[str, Any]) -> dict[str, Any]:
         init=True,
         security_opt=["no-new-privileges"],
         restart_policy={"Name": "no"},
+        extra_hosts=props.get("extra_hosts") or None,
     )
     networking = c.api.create_networking_config(
-        {first["network"]: c.api.create_endpoint_config(aliases=first["aliases"] or None)}
+        {
+            first["network"]: c.api.create_endpoint_config(
+                aliases=first["aliases"] or None, ipv4_address=first.get("ipv4") or None
+            )
+        }
     )
     try:
         created = c.api.create_container(
@@ -129,7 +183,9 @@ def create_container(props: dict[str, Any]) -> dict[str, Any]:
         )
         cid = created["Id"]
         for att in networks[1:]:
-            c.api.connect_container_to_network(cid, att["network"], aliases=att["aliases"] or None)
+            c.api.connect_container_to_network(
+                cid, att["network"], aliases=att["aliases"] or None, ipv4_address=att.get("ipv4") or None
+            )
         if props["files"]:
             c.api.put_archive(cid, "/", _tar(props["files"]))
         c.api.start(cid)
@@ -265,3 +321,25 @@ def log_tail(name: str, lines: int = 5) -> str:
     except docker.errors.APIError as exc:
         return f"(no logs: {exc.explanation or exc})"
     return " | ".join(line.strip() for line in raw.splitlines() if line.strip())[-600:]
+
+
+def states(names: Iterable[str]) -> dict[str, str]:
+    """Container name -> state (`running`, `exited`, `paused`, ...; `missing` if there is none)."""
+    wanted = set(names)
+    out = dict.fromkeys(wanted, "missing")
+    for cont in client().api.containers(all=True, filters={"label": f"{LABEL_KIT}=1"}):
+        name = cont["Names"][0].lstrip("/")
+        if name in wanted:
+            out[name] = cont["State"]
+    return out
+
+
+def exec_in(name: str, cmd: list[str], timeout_s: int = 5) -> tuple[int, str]:
+    """Run a command in a running container (bounded by `timeout`); return (exit code, output)."""
+    try:
+        result = client().api.exec_create(name, ["timeout", str(timeout_s), *cmd])
+        output = client().api.exec_start(result["Id"])
+        code = client().api.exec_inspect(result["Id"]).get("ExitCode")
+    except docker.errors.APIError as exc:
+        return 1, f"exec failed: {exc.explanation or exc}"
+    return int(code or 0), (output or b"").decode(errors="replace")

@@ -80,7 +80,9 @@ class NetworkProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         from infra import docker_backend
 
-        net_id = docker_backend.create_network(props["name"], props["labels"])
+        net_id = docker_backend.create_network(
+            props["name"], props["labels"], props.get("subnet") or "", props.get("ip_range") or ""
+        )
         return CreateResult(id_=net_id, outs={**_public(props), "network_id": net_id})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:

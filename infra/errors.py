@@ -5,6 +5,7 @@
     +-- ScenarioError      bad scenario or fault spec, raised before the stack is touched
     +-- ToolchainError     Docker, Pulumi or Toxiproxy missing or unusable (message holds the fix)
     +-- StackError         a stack could not be brought up, read or torn down
+    |   +-- StackNotSteady a live stack did not reach its steady state (the kit's run errors, no verdict)
     +-- FaultError         a fault could not be applied or did not take effect (.fault, .target)
     |   +-- RevertError    a fault could not be reverted (.fault, .target)
     +-- SLOViolation       a path missed its SLO; also an AssertionError so pytest reports a failure
@@ -33,6 +34,10 @@ class ToolchainError(StackdrillError):
 
 class StackError(StackdrillError):
     """A stack operation (up, down, read outputs) failed."""
+
+
+class StackNotSteady(StackError):
+    """The stack did not converge to its steady state in time: no verdict can be given on it."""
 
 
 class FaultError(StackdrillError):

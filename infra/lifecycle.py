@@ -20,8 +20,9 @@ import pulumi
 import requests
 from pulumi import automation as auto
 
-from infra import docker_backend
+from infra import docker_backend, store_state
 from infra import outputs as O
+from infra.components.networks import network_name
 from infra.errors import StackError, ToolchainError
 from infra.program import ProgramArgs, build
 from infra.resources import select_backend
@@ -107,7 +108,8 @@ class StackManager:
     def up(self, topo: Topology, image: str, progress: ProgressFn | None = None) -> StackInfo:
         """Create or update the stack; wait until every container is healthy and both edges answer."""
         backend = select_backend()
-        args = ProgramArgs(stack=self.name, image=image, owner_pid=self.owner_pid, backend=backend)
+        subnet = docker_backend.pick_subnet(network_name(self.name, "back"), self.name)
+        args = ProgramArgs(stack=self.name, image=image, owner_pid=self.owner_pid, backend=backend, back_subnet=subnet)
 
         def program() -> None:
             password = pulumi.Config("stackdrill").require_secret("redisPassword")
@@ -192,6 +194,24 @@ class StackManager:
             return True, seen
 
         wait_until(edges_answer, what="both edge endpoints to answer", timeout_s=timeout_s / 2)
+        self.wait_store(info, timeout_s=timeout_s / 2)
+
+    def wait_store(self, info: StackInfo, timeout_s: float = 60) -> None:
+        """Wait until the Sentinels agree on one primary and every replica's link to it is up."""
+        if not any(c[O.C_TIER] == O.TIER_SENTINEL for c in info.containers):
+            return
+
+        def converged() -> tuple[bool, str]:
+            problems = store_state.read(info.containers).problems()
+            return not problems, "; ".join(problems)
+
+        wait_until(
+            converged,
+            what=f"the session store of {self.name} to converge",
+            timeout_s=timeout_s,
+            interval_s=0.5,
+            hint=f"docker logs of the sentinel containers; stackdrill status --stack-name {self.name}",
+        )
 
     def down(self, progress: ProgressFn | None = None) -> None:
         """Destroy the stack, remove it from the backend, and sweep labelled leftovers."""

@@ -7,7 +7,7 @@ Run inline by the Automation API (infra/lifecycle.py) or as a normal Pulumi proj
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
@@ -23,6 +23,7 @@ from infra.components.sentinel_cluster import (
     SENTINEL_PORT,
     SentinelCluster,
     SentinelClusterArgs,
+    store_hosts,
 )
 from infra.components.service_tier import ServiceTier, ServiceTierArgs
 from infra.resources import Backend
@@ -43,11 +44,14 @@ class ProgramArgs:
     image: str
     owner_pid: str
     backend: Backend
+    # The back network's subnet ("10.213.7.0/24"): fixed addresses for the store (see
+    # SentinelCluster). Empty: Docker picks the subnet and the store is found by DNS alone.
+    back_subnet: str = ""
 
 
 def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> dict[str, Any]:
     """Declare every resource of the stack; return (and export) the stack outputs."""
-    nets = StackNetworks("networks", args.stack, args.owner_pid, args.backend)
+    nets = StackNetworks("networks", args.stack, args.owner_pid, args.backend, back_subnet=args.back_subnet)
     ctx = StackContext(
         stack=args.stack,
         image=args.image,
@@ -56,7 +60,9 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
         port=topo.service_port,
         front_network=nets.front_name,
         back_network=nets.back_name,
+        back_subnet=args.back_subnet,
     )
+    ctx = replace(ctx, hosts=store_hosts(ctx, topo.store))
     after_nets = nets.resources
     zones = topo.zones
     port = topo.service_port

@@ -55,7 +55,8 @@ class DynamicBackend:
     def network(self, spec: NetworkSpec, opts: pulumi.ResourceOptions) -> pulumi.Resource:
         from infra.dynamic import DockerNetwork
 
-        return DockerNetwork(spec.name, {"name": spec.name, "labels": spec.labels}, opts)
+        props = {"name": spec.name, "labels": spec.labels, "subnet": spec.subnet, "ip_range": spec.ip_range}
+        return DockerNetwork(spec.name, props, opts)
 
     def container(
         self,
@@ -83,7 +84,10 @@ class PulumiDockerBackend:
         import pulumi_docker as docker
 
         labels = [docker.NetworkLabelArgs(label=k, value=v) for k, v in spec.labels.items()]
-        return docker.Network(spec.name, name=spec.name, labels=labels, opts=opts)
+        ipam = (
+            [docker.NetworkIpamConfigArgs(subnet=spec.subnet, ip_range=spec.ip_range or None)] if spec.subnet else None
+        )
+        return docker.Network(spec.name, name=spec.name, labels=labels, ipam_configs=ipam, opts=opts)
 
     def container(
         self,
@@ -121,8 +125,12 @@ class PulumiDockerBackend:
             user=spec.user,
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in spec.labels.items()],
             networks_advanced=[
-                docker.ContainerNetworksAdvancedArgs(name=a.network, aliases=list(a.aliases)) for a in spec.networks
+                docker.ContainerNetworksAdvancedArgs(
+                    name=a.network, aliases=list(a.aliases), ipv4_address=a.ipv4 or None
+                )
+                for a in spec.networks
             ],
+            hosts=[docker.ContainerHostArgs(host=h, ip=ip) for h, ip in spec.extra_hosts.items()] or None,
             ports=[docker.ContainerPortArgs(internal=p, ip="127.0.0.1") for p in spec.publish],
             uploads=[docker.ContainerUploadArgs(file=p, content=c) for p, c in spec.files.items()],
             healthcheck=health,

@@ -22,6 +22,10 @@ class NetworkSpec:
 
     name: str
     labels: dict[str, str] = field(default_factory=dict)
+    # An explicit IPv4 subnet ("10.213.7.0/24") so some containers can have fixed addresses;
+    # Docker then hands out dynamic addresses only from `ip_range` (the upper half).
+    subnet: str = ""
+    ip_range: str = ""
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class Attachment:
 
     network: str
     aliases: tuple[str, ...] = ()
+    ipv4: str = ""  # a fixed address on that network (needs a network with a subnet)
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,9 @@ class ContainerSpec:
     user: str = "10001:10001"
     cap_add: tuple[str, ...] = ()
     hostname: str = ""
+    # name -> address lines for /etc/hosts: names that resolve without DNS, even when their
+    # container is stopped (a lookup of a stopped container's name can stall for seconds).
+    extra_hosts: dict[str, str] = field(default_factory=dict)
 
     def to_props(self) -> dict[str, object]:
         """Serialisable form used as Pulumi dynamic resource inputs."""
@@ -56,7 +64,7 @@ class ContainerSpec:
             "image": self.image,
             "command": list(self.command),
             "labels": dict(self.labels),
-            "networks": [{"network": a.network, "aliases": list(a.aliases)} for a in self.networks],
+            "networks": [{"network": a.network, "aliases": list(a.aliases), "ipv4": a.ipv4} for a in self.networks],
             "env": dict(self.env),
             "files": dict(self.files),
             "publish": list(self.publish),
@@ -72,4 +80,5 @@ class ContainerSpec:
             "user": self.user,
             "cap_add": list(self.cap_add),
             "hostname": self.hostname,
+            "extra_hosts": dict(self.extra_hosts),
         }

@@ -97,6 +97,9 @@ class Store(_Model):
     quorum: int = Field(2, ge=1)
     down_after_ms: int = Field(1000, gt=0)
     failover_timeout_ms: int = Field(3000, gt=0)
+    # aof: every node keeps an append-only file, so a restarted primary cannot come back empty and
+    # wipe its replica. none: nothing survives a restart (unsafe; for the kit's own tests).
+    persistence: Literal["aof", "none"] = "aof"
 
     @model_validator(mode="after")
     def _quorum_fits(self) -> Store:

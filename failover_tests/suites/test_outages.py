@@ -45,25 +45,33 @@ def test_third_party_outage(scenario_runner: Any) -> None:
     )
 
 
+# The store's promise on the default topology: writes back within 3 s of losing the primary, and
+# no acknowledged write lost. At 10 writes/s, 3 s of failures is 30 requests; the write-gap check
+# judges the same thing in seconds, whatever the rate.
+STORE_GAP_S = 3.0
+STORE_RUN = 30
+
+
 @pytest.mark.destructive
 def test_datastore_failover(scenario_runner: Any) -> None:
-    """Kill the Redis primary: Sentinel promotes the replica and session writes resume."""
+    """Kill the Redis primary: Sentinel promotes the replica and session writes resume within 3 s."""
     scenario_runner.run(
         scenario(
             "datastore-failover",
-            "kill the current Redis primary (found through Sentinel); writes resume after promotion; "
-            "every acknowledged write is read back and losses are counted",
+            "kill the current Redis primary (found through Sentinel); writes resume within 3 s of the "
+            "kill; every acknowledged write is read back and none may be lost",
             {"name": "kill", "target": "role=primary"},
             slos=[
                 slo("api.complete"),
                 slo("web.home"),
                 slo("api.sessions", windows=("before",)),
-                # During promotion writes fail for a few seconds: bounded, then they resume.
-                slo("api.sessions", windows=("during",), min_success=0.2, max_run=80, p99_ms=3000, recovery_s=None),
+                slo("api.sessions", windows=("during",), min_success=0.6, max_run=STORE_RUN, recovery_s=None),
                 slo("api.sessions", windows=("after",), recovery_s=2.0),
             ],
             duration_s=10.0,
             verify_writes=True,
+            max_lost_writes=0,
+            max_write_gap_s=STORE_GAP_S,
             status={"component": "store", "during": "degraded", "within_s": 10.0, "recover_within_s": 20.0},
         )
     )
@@ -97,25 +105,30 @@ def test_cpu_starvation(scenario_runner: Any) -> None:
 
 @pytest.mark.destructive
 def test_zone_loss(scenario_runner: Any) -> None:
-    """Kill every container of zone a at once: the service survives on zone b."""
+    """Kill every container of the zone holding the Redis primary: the service survives on the other."""
     scenario_runner.run(
         scenario(
-            "zone-a-loss",
-            "every container of zone a killed at once (edge, web, api, model, LBs, the Redis primary, "
-            "a Sentinel); zone b (and the witness Sentinel in zone c) carry the service",
-            {"name": "kill", "target": "zone=a"},
+            "primary-zone-loss",
+            "every container of the zone that holds the Redis primary (found through Sentinel when the "
+            "fault starts) killed at once: edge, web, api, model, LBs, the primary, a Sentinel; the other "
+            "zone and the witness Sentinel carry the service; writes resume within 3 s, none is lost, "
+            "and restoring the zone costs at most 1 s of failed writes",
+            {"name": "kill", "target": "zone=@primary"},
             slos=[
                 # Restoring a zone starts 11 processes at once on our 2 cores: a few slow seconds.
                 slo("api.complete", min_success=0.95, max_run=5, p99_ms=2500, recovery_s=8.0),
                 slo("web.home", min_success=0.95, max_run=5, p99_ms=2500, recovery_s=8.0),
                 slo("api.sessions", windows=("before",)),
-                slo("api.sessions", windows=("during",), min_success=0.2, max_run=80, p99_ms=3000, recovery_s=None),
-                # Restoring zone a brings back the old primary and a Sentinel with a stale view;
-                # until they converge (about 4-5 s here) some writes fail: bounded, not hidden.
-                slo("api.sessions", windows=("after",), min_success=0.5, max_run=40, p99_ms=2500, recovery_s=8.0),
+                slo("api.sessions", windows=("during",), min_success=0.6, max_run=STORE_RUN, recovery_s=None),
+                # Restoring the zone brings back the old primary and a Sentinel with a stale view:
+                # at most 1 s of failed writes (10 requests at 10/s).
+                slo("api.sessions", windows=("after",), min_success=0.9, max_run=10, p99_ms=2500, recovery_s=8.0),
             ],
             duration_s=10.0,
             recovery_s=10.0,
+            verify_writes=True,
+            max_lost_writes=0,
+            max_write_gap_s=STORE_GAP_S,
         )
     )
 

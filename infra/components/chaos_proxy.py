@@ -70,6 +70,7 @@ class ChaosProxy(pulumi.ComponentResource):
             files={"/etc/stackdrill/toxiproxy.json": json.dumps(config, indent=2)},
             publish=(API_PORT,),
             health=ctx.http_health(API_PORT, "/version"),
+            extra_hosts=ctx.hosts,
         )
         self.handle = backend.container(spec, pulumi.ResourceOptions(parent=self))
         self.containers = [entry(self.host, TIER_CHAOS, 0, args.zone, networks, role="chaos")]

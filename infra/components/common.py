@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,16 @@ class StackContext:
     port: int
     front_network: str
     back_network: str
+    # The back network's subnet when it has one: the store's nodes and Sentinels then get fixed
+    # addresses, and `hosts` (name -> address) goes into /etc/hosts where those names are dialled.
+    back_subnet: str = ""
+    hosts: dict[str, str] = field(default_factory=dict)
+
+    def fixed_ip(self, offset: int) -> str:
+        """The address `offset` into the back subnet ('' when the network has no fixed subnet)."""
+        if not self.back_subnet:
+            return ""
+        return str(ipaddress.ip_network(self.back_subnet)[offset])
 
     def name(self, tier: str, replica: int) -> str:
         """Container name: stack-prefixed, one per tier replica."""
@@ -77,6 +88,13 @@ class StackContext:
         """A health check that curls a local HTTP endpoint."""
         url = f"http://127.0.0.1:{port}{path}"
         return self.health("curl", "-fsS", "-o", "/dev/null", "--max-time", "1", url)
+
+
+def dynamic_range(subnet: str) -> str:
+    """The upper half of a subnet: where Docker hands out dynamic addresses, away from fixed ones."""
+    if not subnet:
+        return ""
+    return str(list(ipaddress.ip_network(subnet).subnets(prefixlen_diff=1))[1])
 
 
 def render(template: str, **values: Any) -> str:

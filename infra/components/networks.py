@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pulumi
 
+from infra.components.common import dynamic_range
 from infra.outputs import LABEL_OWNER_PID, LABEL_STACK, LABEL_TIER
 from infra.resources import Backend
 from infra.specs import NetworkSpec
+
+
+def network_name(stack: str, which: str) -> str:
+    """The Docker name of a stack's `front` or `back` network."""
+    return f"sd-{stack}-{which}"
 
 
 class StackNetworks(pulumi.ComponentResource):
@@ -19,12 +25,16 @@ class StackNetworks(pulumi.ComponentResource):
         owner_pid: str,
         backend: Backend,
         opts: pulumi.ResourceOptions | None = None,
+        *,
+        back_subnet: str = "",
     ) -> None:
         super().__init__("stackdrill:index:StackNetworks", name, None, opts)
-        self.front_name = f"sd-{stack}-front"
-        self.back_name = f"sd-{stack}-back"
+        self.front_name = network_name(stack, "front")
+        self.back_name = network_name(stack, "back")
         self.resources: list[pulumi.Resource] = []
         for net_name, tier in ((self.front_name, "front"), (self.back_name, "back")):
             labels = {LABEL_STACK: stack, LABEL_TIER: f"network-{tier}", LABEL_OWNER_PID: owner_pid}
-            self.resources.append(backend.network(NetworkSpec(net_name, labels), pulumi.ResourceOptions(parent=self)))
+            subnet = back_subnet if tier == "back" else ""
+            spec = NetworkSpec(net_name, labels, subnet=subnet, ip_range=dynamic_range(subnet))
+            self.resources.append(backend.network(spec, pulumi.ResourceOptions(parent=self)))
         self.register_outputs({"front": self.front_name, "back": self.back_name})

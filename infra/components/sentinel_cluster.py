@@ -16,6 +16,36 @@ from infra.topology import Store
 MASTER_NAME = "sessions"
 SENTINEL_PORT = 26379
 REDIS_PORT = 6379
+# Sentinel's own timers (SENTINEL DEBUG, Redis >= 7.0), applied at every start.
+# - info-period 1000: Sentinel refreshes a replica's INFO every 10 s until the primary is down,
+#   but trusts it for only 5 s once the primary is down: about half the time the first election
+#   ends in `-failover-abort-no-good-slave` and the next try waits twice failover-timeout.
+# - publish-period 1000: hello messages every second, so a Sentinel restored with a stale view
+#   learns the new primary and epoch within a second or two.
+# - tilt-period 5000: a Sentinel whose timer stalled (a loaded host) stops acting and voting
+#   for 30 s by default; 5 s is enough to let its view settle.
+SENTINEL_TIMING = "info-period 1000 publish-period 1000 tilt-period 5000"
+
+
+# Fixed addresses in the back subnet: Redis nodes from .10, Sentinels from .20.
+REDIS_IP_OFFSET = 10
+SENTINEL_IP_OFFSET = 20
+
+
+def store_hosts(ctx: StackContext, store: Store) -> dict[str, str]:
+    """name -> fixed address of every Redis node and Sentinel ({} without a fixed subnet).
+
+    A failover must not wait on DNS: Docker's embedded DNS has no entry for a stopped container
+    and forwards the query upstream, where it can stall for seconds (seen here: a Sentinel froze
+    5 s resolving the dead primary, entered TILT and stopped voting, so no failover happened in
+    a whole zone loss). With fixed addresses in /etc/hosts, every name resolves at once, dead or
+    alive, and a dial to a dead node fails on its own timeout.
+    """
+    if not ctx.back_subnet:
+        return {}
+    hosts = {ctx.name(TIER_REDIS, i): ctx.fixed_ip(REDIS_IP_OFFSET + i) for i in range(1 + store.replicas)}
+    hosts |= {ctx.name(TIER_SENTINEL, i): ctx.fixed_ip(SENTINEL_IP_OFFSET + i) for i in range(store.sentinels)}
+    return hosts
 
 
 @dataclass(frozen=True)
@@ -50,7 +80,9 @@ class SentinelCluster(pulumi.ComponentResource):
         primary = self.redis_names[0]
         for i, cname in enumerate(self.redis_names):
             zone = args.zones[i % len(args.zones)]
-            conf = render("redis/redis.conf.j2", hostname=cname, primary=primary if i else "")
+            conf = render(
+                "redis/redis.conf.j2", hostname=cname, primary=primary if i else "", persistence=store.persistence
+            )
             spec = ContainerSpec(
                 name=cname,
                 image=ctx.image,
@@ -61,7 +93,8 @@ class SentinelCluster(pulumi.ComponentResource):
                     '--masterauth "$REDIS_PASSWORD"',
                 ),
                 labels=ctx.labels(TIER_REDIS, i, zone),
-                networks=(Attachment(ctx.back_network, ()),),
+                networks=(Attachment(ctx.back_network, (), ipv4=ctx.hosts.get(cname, "")),),
+                extra_hosts=ctx.hosts,
                 files={"/etc/stackdrill/redis.conf": conf, "/var/lib/stackdrill/.keep": ""},
                 health=ctx.health("redis-cli", "--no-auth-warning", "ping"),
             )
@@ -96,10 +129,16 @@ class SentinelCluster(pulumi.ComponentResource):
                     "cp /etc/stackdrill/sentinel.conf /var/lib/stackdrill/sentinel.conf && "
                     f'printf "sentinel auth-pass {MASTER_NAME} %s\\n" "$REDIS_PASSWORD" '
                     ">> /var/lib/stackdrill/sentinel.conf; fi && "
-                    "exec redis-sentinel /var/lib/stackdrill/sentinel.conf",
+                    "{ redis-sentinel /var/lib/stackdrill/sentinel.conf & pid=$!; }; "
+                    "trap 'kill -TERM $pid' TERM INT; "
+                    # Timing Sentinel keeps out of its config file (lost on restart): see SENTINEL_TIMING.
+                    "for i in $(seq 100); do redis-cli -p 26379 SENTINEL DEBUG "
+                    f"{SENTINEL_TIMING} >/dev/null 2>&1 && break; sleep 0.1; done; "
+                    "wait $pid",
                 ),
                 labels=ctx.labels(TIER_SENTINEL, i, zone),
-                networks=(Attachment(ctx.back_network, ()),),
+                networks=(Attachment(ctx.back_network, (), ipv4=ctx.hosts.get(cname, "")),),
+                extra_hosts=ctx.hosts,
                 files={"/etc/stackdrill/sentinel.conf": conf, "/var/lib/stackdrill/.keep": ""},
                 health=ctx.health("redis-cli", "-p", str(SENTINEL_PORT), "ping"),
             )

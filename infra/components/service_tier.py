@@ -62,6 +62,7 @@ class ServiceTier(pulumi.ComponentResource):
                 env=env,
                 publish=args.publish,
                 health=ctx.http_health(ctx.port, "/healthz"),
+                extra_hosts=ctx.hosts,
             )
             handle = backend.container(
                 spec,

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -83,14 +83,50 @@ class MappedSentinel(Sentinel):
         self._last: tuple[Address, Address] | None = None
 
     async def discover_master(self, service_name: str) -> Address:
-        """Ask Sentinel for the primary, then return the mapped address to connect to."""
-        host, port = await super().discover_master(service_name)
-        reported: Address = (str(host), int(port))
+        """Ask every Sentinel at once for the primary; return the mapped address to connect to.
+
+        redis-py asks the Sentinels one after another and believes the first that answers. After a
+        zone loss that is wrong twice over: a dead Sentinel first in the list costs a full timeout
+        on every lookup, and a Sentinel restored with a stale view (it names the old primary, at
+        an older config epoch) misleads clients into writing to a node about to be demoted, whose
+        writes are then lost. Here all Sentinels are asked concurrently; once a majority has
+        answered (or every Sentinel has answered or failed), the answer with the highest config
+        epoch wins.
+        """
+        reported = await self._quorum_read(service_name)
         dialled = self._dial(reported)
         if self._last != (reported, dialled):
             log.warning("primary of %s is %s:%d (dialling %s:%d)", service_name, *reported, *dialled)
             self._last = (reported, dialled)
         return dialled
+
+    async def _quorum_read(self, service_name: str) -> Address:
+        majority = len(self.sentinels) // 2 + 1
+        answers: list[tuple[int, Address]] = []
+        errors: list[str] = []
+        pending = {asyncio.ensure_future(s.sentinel_masters()): s for s in self.sentinels}
+        try:
+            while pending and len(answers) < majority:
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    sentinel = pending.pop(task)
+                    try:
+                        state = task.result().get(service_name)
+                    except Exception as exc:  # noqa: BLE001 - a dead Sentinel is one missing vote
+                        errors.append(f"{sentinel!r} - {exc!r}")
+                        continue
+                    if state and self.check_master_state(state, service_name):
+                        epoch = int(state.get("config-epoch", 0) or 0)
+                        answers.append((epoch, (str(state["ip"]), int(state["port"]))))
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        if not answers:
+            detail = f" : {', '.join(errors)}" if errors else ""
+            raise MasterNotFoundError(f"No master found for {service_name!r}{detail}")
+        return max(answers, key=lambda a: a[0])[1]
 
 
 class FollowingPool(SentinelConnectionPool):

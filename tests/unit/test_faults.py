@@ -112,6 +112,19 @@ def test_role_primary_uses_the_lookup() -> None:
     assert [t.short for t in inv.resolve("role=primary")] == ["redis-1"]
 
 
+def test_zone_of_the_primary_follows_the_lookup() -> None:
+    inv = Inventory(_outputs(), role_lookup=lambda role: "sd-t-redis-1")
+    zone_b = inv.resolve("zone=@primary")
+    assert "redis-1" in {t.short for t in zone_b} and {t.zone for t in zone_b} == {"b"}
+    inv_a = Inventory(_outputs(), role_lookup=lambda role: "sd-t-redis-0")
+    assert {t.zone for t in inv_a.resolve("zone=@primary")} == {"a"}
+
+
+def test_zone_of_the_primary_needs_a_lookup() -> None:
+    with pytest.raises(ScenarioError, match=r"target 'zone=@primary': no Sentinel lookup here"):
+        Inventory(_outputs()).resolve("zone=@primary")
+
+
 @pytest.mark.parametrize(
     ("selector", "message"),
     [

@@ -16,12 +16,16 @@ from services.app.testing import wait_until
 class StubSentinel:
     """Answers SENTINEL MASTERS like a real Sentinel with announce-hostnames on."""
 
-    def __init__(self, primary: tuple[str, int] | None) -> None:
+    def __init__(self, primary: tuple[str, int] | None, epoch: int = 0, hang: bool = False) -> None:
         self.primary = primary
+        self.epoch = epoch
+        self.hang = hang
         self.calls = 0
 
     async def sentinel_masters(self) -> dict[str, Any]:
         self.calls += 1
+        if self.hang:
+            await asyncio.sleep(3600)
         if self.primary is None:
             raise RedisConnectionError("sentinel down")
         host, port = self.primary
@@ -33,6 +37,7 @@ class StubSentinel:
                 "is_sdown": False,
                 "is_odown": False,
                 "num-other-sentinels": 2,
+                "config-epoch": self.epoch,
             }
         }
 
@@ -64,13 +69,43 @@ def test_primary_is_discovered_through_sentinel_and_mapped() -> None:
         pool: Any = store._client.connection_pool
         assert await pool.get_master_address() == ("chaoshost", 18100)
         assert down.calls == 1
-        # The Sentinel that answered moves to the front: the next lookup asks it first.
-        assert store._sentinel.sentinels[0] is up
 
-        # Failover: Sentinel now names the other node; new connections follow it.
-        up.primary = ("redishost1", 6379)
+        # Failover: the Sentinels now name the other node, at a newer epoch; new connections follow it.
+        for sentinel in store._sentinel.sentinels[1:]:
+            sentinel.primary, sentinel.epoch = ("redishost1", 6379), 1  # type: ignore[attr-defined]
         assert await pool.get_master_address() == ("chaoshost", 18101)
         assert pool.master_address == ("chaoshost", 18101)
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_stale_sentinel_loses_to_the_newest_epoch_and_a_hung_one_does_not_block() -> None:
+    async def scenario() -> None:
+        store = RedisSentinelStore(store_settings())
+        # A Sentinel restored after a zone loss still names the old primary at epoch 3; a dead
+        # one never answers. The majority that did answer names the new primary at epoch 4.
+        stale, hung, fresh = (
+            StubSentinel(("redishost0", 6379), 3),
+            StubSentinel(None, hang=True),
+            StubSentinel(("redishost1", 6379), 4),
+        )
+        store._sentinel.sentinels = [stale, hung, fresh]  # type: ignore[list-item]
+        pool: Any = store._client.connection_pool
+        async with asyncio.timeout(2):
+            assert await pool.get_master_address() == ("chaoshost", 18101)
+        assert (stale.calls, hung.calls, fresh.calls) == (1, 1, 1)
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_no_sentinel_naming_a_primary_is_an_error_naming_each_failure() -> None:
+    async def scenario() -> None:
+        store = RedisSentinelStore(store_settings())
+        store._sentinel.sentinels = [StubSentinel(None), StubSentinel(None), StubSentinel(None)]  # type: ignore[list-item]
+        with pytest.raises(RedisConnectionError, match=r"No master found for 'sessions' : .*sentinel down"):
+            await store._client.connection_pool.get_master_address()  # type: ignore[attr-defined]
         await store.close()
 
     asyncio.run(scenario())

@@ -1,18 +1,91 @@
-"""`stackdrill drill`: run the failover suites through pytest with a progress bar and a summary table."""
+"""`stackdrill drill`: run the failover suites through pytest with a progress bar and a summary table.
+
+The table, report.json and report.html hold every test the drill started (preflight checks
+included) with its outcome; the exit code is the run's verdict (`failover_tests.outcomes`):
+0 passed, 1 a verdict failed, 2 bad input (no test matches, a scenario file does not
+validate), 3 the kit could not run (setup failed, stack not steady), 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from failover_tests.outcomes import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_KIT_ERROR,
+    INTERRUPTED,
+    Outcome,
+    RunVerdict,
+)
+from failover_tests.plugin import COLLECTOR_KEY, RECORD_ALL_KEY, scenario_names
+
+if TYPE_CHECKING:
+    from failover_tests.session import ReportCollector
+
 SUITES = Path(__file__).parent / "suites"
+
+
+def _norm(name: str) -> str:
+    return name.replace("-", "_").lower()
+
+
+def selection_names(item: pytest.Item) -> tuple[str, ...]:
+    """The names that select a test exactly: its declared scenario names (failover marker, YAML),
+    its parameter id (matrix entries), and its test name with and without parameters."""
+    names = list(scenario_names(item))
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        names.append(callspec.id)
+    names.append(item.name)
+    names.append(getattr(item, "originalname", item.name))
+    return tuple(names)
+
+
+def select(items: Sequence[pytest.Item], names: Iterable[str]) -> tuple[list[pytest.Item], list[pytest.Item]]:
+    """Split items into (kept, dropped) by the names given on the command line.
+
+    A name keeps the tests it names exactly (`selection_names`, ignoring case and `-` vs `_`);
+    only when it names none does it keep every test whose node id or names contain it
+    (`pause` keeps every pause drill, `lose-one-api` keeps only lose-one-api).
+    """
+    wanted: set[int] = set()
+    for raw in names:
+        name = _norm(raw)
+        exact = [i for i, item in enumerate(items) if name in {_norm(n) for n in selection_names(item)}]
+        if not exact:
+            exact = [
+                i for i, item in enumerate(items) if name in _norm(" ".join((item.nodeid, *selection_names(item))))
+            ]
+        wanted.update(exact)
+    keep = [item for i, item in enumerate(items) if i in wanted]
+    drop = [item for i, item in enumerate(items) if i not in wanted]
+    return keep, drop
+
+
+def exit_code(pytest_code: int, *, verdict: RunVerdict | None, collection_errors: int) -> int:
+    """The exit code of `stackdrill drill` from pytest's exit code and the run's verdict.
+
+    130 interrupted; 2 bad input (nothing matched, a file did not collect, a usage error);
+    3 when the kit could not run (pytest's own internal error, or nothing was recorded);
+    otherwise the verdict's own code, so it always matches report.json.
+    """
+    if verdict is not None and verdict.verdict == INTERRUPTED:
+        return EXIT_INTERRUPTED
+    if collection_errors or pytest_code in (int(pytest.ExitCode.NO_TESTS_COLLECTED), int(pytest.ExitCode.USAGE_ERROR)):
+        return EXIT_BAD_INPUT
+    if verdict is None or pytest_code == int(pytest.ExitCode.INTERNAL_ERROR):
+        return EXIT_KIT_ERROR
+    return verdict.exit_code
 
 
 class _DrillProgress:
@@ -23,33 +96,39 @@ class _DrillProgress:
         self.lines = not console.is_terminal  # no live bar in a log: one line per finished test instead
         self.done = 0
         self.total = 0
-        self.names = [n.replace("-", "_").lower() for n in names or []]
+        self.names = list(names or [])
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=console,
         )  # fmt: skip
         self.task = self.progress.add_task("collecting", total=None)
-        self.rows: dict[str, dict[str, Any]] = {}
         self.errors: list[str] = []
+        self.config: pytest.Config | None = None
+
+    @property
+    def collector(self) -> ReportCollector | None:
+        """The session's report collector, once a test has started."""
+        return self.config.stash.get(COLLECTOR_KEY, None) if self.config is not None else None
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        """Under the drill every test is part of the report, whatever fixtures it uses."""
+        self.config = config
+        config.stash[RECORD_ALL_KEY] = True
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        """Keep only the scenarios named on the command line (by test or scenario name)."""
+        """Keep only the tests named on the command line (by scenario, parameter or test name)."""
         if not self.names:
             return
-        keep: list[pytest.Item] = []
-        drop: list[pytest.Item] = []
-        for item in items:
-            label = getattr(getattr(item, "scenario", None), "name", "")
-            hay = f"{item.nodeid} {label}".replace("-", "_").lower()
-            (keep if any(n in hay for n in self.names) else drop).append(item)
+        keep, drop = select(items, self.names)
         items[:] = keep
-        config.hook.pytest_deselected(items=drop)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.total = len(session.items)
         if self.lines:
             if self.total:
-                self.console.print(f"[drill] {self.total} scenarios; bringing the stack up", markup=False)
+                self.console.print(f"[drill] {self.total} tests; bringing the stack up", markup=False)
             return
         self.progress.update(self.task, total=self.total, description="bringing the stack up")
         self.progress.start()
@@ -61,24 +140,21 @@ class _DrillProgress:
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         self.progress.update(self.task, description=location[2])
 
+    @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        row = self.rows.setdefault(report.nodeid, {"outcome": "passed", "duration_s": 0.0, "message": ""})
-        row["duration_s"] += report.duration
-        if report.failed:
-            row["outcome"] = "error" if report.when != "call" else "failed"
-            text = getattr(report.longrepr, "reprcrash", None)
-            row["message"] = text.message if text is not None else str(report.longrepr).strip().splitlines()[-1]
-        elif report.skipped and report.when in ("setup", "call"):
-            row["outcome"] = "skipped"
-        if report.when == "teardown":
-            self.progress.advance(self.task)
-            self.done += 1
-            if self.lines:
-                name = report.nodeid.split("::", 1)[-1]
-                self.console.print(
-                    f"[drill] {self.done}/{self.total} {name} {row['outcome'].upper()} in {row['duration_s']:.1f} s",
-                    markup=False,
-                )
+        """A test finished (its teardown ran): advance, and in a log print its outcome."""
+        if report.when != "teardown":
+            return
+        self.progress.advance(self.task)
+        self.done += 1
+        collector = self.collector
+        outcome = collector.tests.outcome_of(report.nodeid) if collector else None
+        if self.lines and outcome is not None:
+            self.console.print(
+                f"[drill] {self.done}/{self.total} {outcome.name} {outcome.outcome.upper()} "
+                f"in {outcome.duration_s:.1f} s",
+                markup=False,
+            )
 
     def pytest_sessionfinish(self) -> None:
         self.progress.stop()
@@ -108,54 +184,76 @@ def run_drill(
     names = [s for s in scenarios if not Path(s).exists()]
     args += files or [str(SUITES)]
     plugin = _DrillProgress(console, names)
+    started_wall = time.time()
     t0 = time.monotonic()
-    code = int(pytest.main(args, plugins=[plugin]))
+    pytest_code = int(pytest.main(args, plugins=[plugin]))
     elapsed = time.monotonic() - t0
-    if code == int(pytest.ExitCode.NO_TESTS_COLLECTED):
-        console.print(f"[red]error:[/] no scenario matches {' '.join(scenarios)}; see failover_tests/suites/")
-        return 2
-    report = _load_report(Path(report_dir) / "report.json")
-    rows = _rows(plugin, report)
+    collector = plugin.collector
+    verdict = collector.tests.verdict() if collector is not None else None
+    code = exit_code(pytest_code, verdict=verdict, collection_errors=len(plugin.errors))
+    for err in plugin.errors:
+        console.print(f"[red]error:[/] {err}")
+    if code == EXIT_BAD_INPUT:
+        if not plugin.errors:
+            console.print(f"[red]error:[/] no scenario matches {' '.join(scenarios)}; see failover_tests/suites/")
+        return code
+    report_path = Path(report_dir) / "report.json"
+    report = _load_report(report_path, not_before=started_wall)
+    outcomes = collector.tests.outcomes() if collector is not None else []
+    rows = _rows(outcomes, report)
+    verdict_name = verdict.verdict if verdict is not None else "error"
     if as_json:
         out.print_json(
             json.dumps(
                 {
                     "exit_code": code,
+                    "verdict": verdict_name,
+                    "counts": verdict.to_dict() if verdict is not None else None,
                     "duration_s": elapsed,
-                    "scenarios": rows,
-                    "report": str(Path(report_dir) / "report.html"),
+                    "tests": rows,
+                    "report": str(Path(report_dir) / "report.html") if report else None,
                 }
             )
         )
     else:
-        _table(out, rows, report, elapsed, Path(report_dir))
-    for err in plugin.errors:
-        console.print(f"[red]error:[/] {err}")
-    return 0 if code == 0 else 1
+        _table(out, rows, report, elapsed, Path(report_dir) if report else None)
+        if verdict is not None:
+            out.print(f"{verdict.describe()} in {elapsed:.0f} s: {verdict_name.upper()} (exit {code})")
+    if code == EXIT_INTERRUPTED:
+        console.print("interrupted")
+    elif code == EXIT_KIT_ERROR and verdict is None:
+        console.print(f"[red]error:[/] the drill ran no test to judge (pytest exit code {pytest_code})")
+    return code
 
 
-def _load_report(path: Path) -> dict[str, Any]:
+def _load_report(path: Path, *, not_before: float) -> dict[str, Any]:
+    """This run's report.json, or {} if it was not written (an older one is not this run's)."""
     try:
+        if path.stat().st_mtime < not_before - 1.0:
+            return {}
         return dict(json.loads(path.read_text()))
     except (OSError, ValueError):
         return {}
 
 
-def _rows(plugin: _DrillProgress, report: dict[str, Any]) -> list[dict[str, Any]]:
+_BAD_STATUS = ("fail", "error")
+
+
+def _rows(outcomes: Sequence[Outcome], report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per test the drill started, with its scenario's fault and worst figures if any."""
     by_name = {s["name"]: s for s in report.get("scenarios", [])}
-    nodes = (report.get("meta") or {}).get("nodes") or {}
     rows = []
-    for nodeid, row in plugin.rows.items():
-        name = nodes.get(nodeid) or nodeid.split("::")[-1]
-        sc = by_name.get(name)
-        worst = (sc or {}).get("worst") or {}
+    for item in outcomes:
+        docs = [by_name[n] for n in item.scenarios if n in by_name]
+        doc = next((d for d in docs if d.get("status") in _BAD_STATUS), docs[0] if docs else {})
         rows.append({
-            "test": name if sc else nodeid.split("/")[-1],
-            "fault": (sc or {}).get("fault") or "",
-            "verdict": row["outcome"],
-            "worst": worst,
-            "duration_s": round(row["duration_s"], 1),
-            "message": row["message"],
+            "test": item.name,
+            "nodeid": item.nodeid,
+            "fault": doc.get("fault") or "",
+            "verdict": item.outcome,
+            "worst": doc.get("worst") or {},
+            "duration_s": round(item.duration_s, 1),
+            "message": item.message,
         })  # fmt: skip
     return rows
 
@@ -166,30 +264,47 @@ def _fmt_worst(worst: dict[str, Any]) -> str:
         parts.append(f"success {100 * worst['success_ratio']:.1f}%")
     if worst.get("p99_ms") is not None:
         parts.append(f"p99 {worst['p99_ms']:.0f} ms")
-    if worst.get("failure_run"):
-        parts.append(f"{worst['failure_run']} failures in a row")
-    if worst.get("recovery_s") is not None:
-        parts.append(f"recovery {worst['recovery_s']:.1f} s")
+    if worst.get("longest_failure_run"):
+        parts.append(f"{worst['longest_failure_run']} failures in a row")
+    if worst.get("fallback_share"):
+        parts.append(f"fallback {100 * worst['fallback_share']:.1f}% ({worst.get('fallback_where', '')})")
+    if worst.get("recovery_checked"):
+        recovery = worst.get("recovery_s")
+        parts.append("no recovery" if recovery is None else f"recovery {recovery:.1f} s")
     return ", ".join(parts)
 
 
-def _table(out: Console, rows: list[dict[str, Any]], report: dict[str, Any], elapsed: float, report_dir: Path) -> None:
+def _fmt_requests(worst: dict[str, Any]) -> str:
+    """Requests per window, all paths together: `before 60, during 180, after 150`."""
+    by_window = worst.get("requests_by_window") or {}
+    return ", ".join(f"{name} {count}" for name, count in by_window.items())
+
+
+_COLOURS = {"passed": "green", "failed": "red", "error": "yellow", "skipped": "dim", "interrupted": "magenta"}
+
+
+def _table(
+    out: Console, rows: list[dict[str, Any]], report: dict[str, Any], elapsed: float, report_dir: Path | None
+) -> None:
     table = Table(title="failover drill")
-    for col in ("scenario", "fault", "verdict", "worst numbers", "time"):
+    for col in ("scenario / test", "fault", "outcome", "worst numbers", "requests per window", "time"):
         table.add_column(col)
-    colours = {"passed": "green", "failed": "red", "error": "red", "skipped": "yellow"}
     for r in rows:
-        verdict = f"[{colours.get(r['verdict'], 'white')}]{r['verdict'].upper()}[/]"
-        worst = _fmt_worst(r["worst"]) or (r["message"][:80] if r["verdict"] != "passed" else "")
-        table.add_row(r["test"], r["fault"], verdict, worst, f"{r['duration_s']:.1f} s")
+        verdict = f"[{_COLOURS.get(r['verdict'], 'white')}]{r['verdict'].upper()}[/]"
+        first_line = r["message"].strip().splitlines()[0] if r["message"].strip() else ""
+        worst = _fmt_worst(r["worst"]) or (first_line[:100] if r["verdict"] != "passed" else "")
+        table.add_row(r["test"], r["fault"], verdict, worst, _fmt_requests(r["worst"]), f"{r['duration_s']:.1f} s")
     out.print(table)
     for r in rows:
-        if r["verdict"] in ("failed", "error"):
-            out.print(f"[red]{r['test']}[/]: {r['message']}")
+        if r["verdict"] == "failed":
+            out.print(f"[red]FAILED[/] {r['test']}: {r['message']}")
+    errors = [r for r in rows if r["verdict"] == "error"]
+    if errors:
+        out.print("errors of the kit's run (not verdicts on the topology):")
+        for r in errors:
+            out.print(f"[yellow]ERROR[/] {r['test']}: {r['message']}")
     spof = report.get("spof") or []
     if spof:
         out.print(f"single points of failure: {'; '.join(str(s) for s in spof)}")
-    passed = sum(r["verdict"] == "passed" for r in rows)
-    out.print(
-        f"{passed} passed, {len(rows) - passed} not passed in {elapsed:.0f} s; report: {report_dir / 'report.html'}"
-    )
+    if report_dir is not None:
+        out.print(f"report: {report_dir / 'report.html'} ({elapsed:.0f} s)")

@@ -2,6 +2,10 @@
 
 Options (each with an ini form `stackdrill_<name>`; the command line wins):
 --topology, --stack-name, --keep-stack, --report-dir, --seed.
+
+Every test that uses the stack (`stack`, `stack_factory`, `drill_report`; under `stackdrill
+drill`, every test) is recorded in the session's report with its outcome, scenario or not;
+the report is written when the session ends, interrupted or not.
 """
 
 from __future__ import annotations
@@ -9,13 +13,22 @@ from __future__ import annotations
 import os
 import random
 import signal
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from infra.errors import StackdrillError
+
+if TYPE_CHECKING:
+    from failover_tests.session import ReportCollector
+
+# Fixtures that make a test part of the drill (recorded in the report).
+DRILL_FIXTURES = frozenset({"stack", "stack_factory", "drill_report"})
+COLLECTOR_KEY = pytest.StashKey["ReportCollector"]()
+RECORD_ALL_KEY = pytest.StashKey[bool]()  # set by `stackdrill drill`: every test is a drill test
+_SIGTERM_KEY = pytest.StashKey[Any]()
 
 OPTIONS = (
     ("topology", "default", "topology name or Pulumi.<name>.yaml path"),
@@ -51,17 +64,139 @@ def option(config: pytest.Config, name: str) -> Any:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register markers; turn SIGTERM into KeyboardInterrupt so faults revert and stacks go down."""
-    config.addinivalue_line("markers", "failover(fault, target, description): failover scenario metadata")
+    config.addinivalue_line(
+        "markers",
+        "failover(name, fault, target, description): failover scenario metadata; `name` (a scenario name "
+        "or a list of them) is what the report shows and `stackdrill drill NAME` selects",
+    )
     config.addinivalue_line("markers", "destructive: the scenario breaks containers (select with -m destructive)")
     config.addinivalue_line("markers", "docker: needs a live Docker engine (make test sets one up)")
     config.addinivalue_line("markers", "browser: renders a page in headless Chromium")
     config.addinivalue_line("markers", "preflight: checks of the live stack that run before any fault")
+    # The CLI installs the same handler for every command; this one is for bare `pytest` runs,
+    # and is removed again at unconfigure.
     if hasattr(signal, "SIGTERM") and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
 
         def _term(signum: int, frame: object) -> None:
             raise KeyboardInterrupt
 
-        signal.signal(signal.SIGTERM, _term)
+        try:
+            signal.signal(signal.SIGTERM, _term)
+            config.stash[_SIGTERM_KEY] = _term
+        except ValueError:  # not the main thread: leave signals to whoever owns it
+            pass
+    config.pluginmanager.register(_InterruptWatcher(config), "stackdrill-interrupts")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Put SIGTERM back as it was, if this plugin changed it."""
+    mine = config.stash.get(_SIGTERM_KEY, None)
+    if mine is not None and signal.getsignal(signal.SIGTERM) is mine:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def scenario_names(item: pytest.Item) -> tuple[str, ...]:
+    """The scenario names a test declares at collection: a YAML scenario's name, or the `name`
+    of its `@pytest.mark.failover(name=...)` markers (a string or a list of strings)."""
+    names: list[str] = []
+    yaml_name = getattr(getattr(item, "scenario", None), "name", None)
+    if isinstance(yaml_name, str) and yaml_name:
+        names.append(yaml_name)
+    for mark in item.iter_markers("failover"):
+        value = mark.kwargs.get("name")
+        for name in [value] if isinstance(value, str) else list(value or []):
+            if isinstance(name, str) and name and name not in names:
+                names.append(name)
+    return tuple(names)
+
+
+def collector_of(config: pytest.Config) -> ReportCollector:
+    """The session's report collector (made on first use)."""
+    collector = config.stash.get(COLLECTOR_KEY, None)
+    if collector is None:
+        from failover_tests.session import ReportCollector
+
+        collector = ReportCollector(Path(option(config, "report-dir")))
+        config.stash[COLLECTOR_KEY] = collector
+    return collector
+
+
+def _is_drill_test(item: pytest.Item) -> bool:
+    if item.config.stash.get(RECORD_ALL_KEY, False):
+        return True
+    return bool(DRILL_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """A drill test starts: it is in the report from now on, as `interrupted` until it finishes."""
+    if _is_drill_test(item):
+        collector_of(item.config).tests.start(item.nodeid, scenario_names(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Record each phase of a drill test, telling a verdict (an assertion) from an error of the run."""
+    report = yield
+    if _is_drill_test(item):
+        exc = call.excinfo.value if call.excinfo is not None else None
+        collector_of(item.config).tests.phase(
+            item.nodeid,
+            when=report.when,
+            outcome=report.outcome,
+            duration_s=report.duration,
+            message=_message(exc, report) if report.outcome != "passed" else "",
+            kit_error=exc is not None and not isinstance(exc, (AssertionError, pytest.fail.Exception)),
+        )
+    return report
+
+
+def _message(exc: BaseException | None, report: pytest.TestReport) -> str:
+    """A failure's or skip's message: the assertion's text, or `ErrorType: text` for an error."""
+    if isinstance(exc, (AssertionError, pytest.fail.Exception, pytest.skip.Exception)):
+        text = str(exc).strip()
+        return text or type(exc).__name__
+    if exc is not None:
+        return f"{type(exc).__name__}: {exc}".strip()
+    lines = [line for line in str(report.longrepr).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+class _InterruptWatcher:
+    """Marks the session's report interrupted on Ctrl-C or SIGTERM (the hook gets no config)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # pytest stops a session on collection errors or -x by raising Session.Interrupted, a
+        # KeyboardInterrupt too: that is not the user interrupting the run.
+        if not isinstance(excinfo.value, pytest.Session.Interrupted):
+            collector_of(self.config).tests.interrupted = True
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write the report before the session's fixtures are torn down (a second Ctrl-C may cut that short)."""
+    collector = session.config.stash.get(COLLECTOR_KEY, None)
+    if collector is None or (not collector.results and not len(collector.tests)):
+        return
+    if not collector.spof:
+        collector.spof, collector.meta["instrumentation"] = _spof(session.config)
+    collector.write()
+
+
+def _spof(config: pytest.Config) -> tuple[list[str], list[str]]:
+    """The topology's single points of failure: (the user's, the kit's instrumentation)."""
+    from infra import spof, topology
+
+    try:
+        every = spof.find(topology.load(option(config, "topology")))
+    except StackdrillError:
+        every = []
+    return [str(s) for s in every if not s.instrumentation], [str(s) for s in every if s.instrumentation]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -165,22 +300,9 @@ def slo() -> Any:
 
 
 @pytest.fixture(scope="session")
-def drill_report(pytestconfig: pytest.Config) -> Iterator[Any]:
-    """Collects scenario results; writes report.json and report.html at the end of the session."""
-    from failover_tests.session import ReportCollector
-    from infra import spof, topology
-
-    try:
-        every = spof.find(topology.load(option(pytestconfig, "topology")))
-    except StackdrillError:
-        every = []
-    found = [str(s) for s in every if not s.instrumentation]
-    collector = ReportCollector(Path(option(pytestconfig, "report-dir")), spof=found)
-    collector.meta["instrumentation"] = [str(s) for s in every if s.instrumentation]
-    try:
-        yield collector
-    finally:
-        collector.write()
+def drill_report(pytestconfig: pytest.Config) -> Any:
+    """The session's report: scenario results and every drill test's outcome; written when the session ends."""
+    return collector_of(pytestconfig)
 
 
 @pytest.fixture
@@ -188,7 +310,7 @@ def scenario_runner(stack: Any, drill_report: Any, request: pytest.FixtureReques
     """Run a Scenario against the stack, record it in the report, and assert its verdict."""
     from failover_tests.session import ScenarioRunner
 
-    return ScenarioRunner(stack, drill_report, request.node.nodeid)
+    return ScenarioRunner(stack, drill_report, request.node.nodeid, scenario_names(request.node))
 
 
 @pytest.fixture
@@ -196,4 +318,4 @@ def runner_for(drill_report: Any, request: pytest.FixtureRequest) -> Any:
     """A ScenarioRunner for another stack (from `stack_factory`), reporting into the same report."""
     from failover_tests.session import ScenarioRunner
 
-    return lambda other: ScenarioRunner(other, drill_report, request.node.nodeid)
+    return lambda other: ScenarioRunner(other, drill_report, request.node.nodeid, scenario_names(request.node))

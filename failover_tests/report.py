@@ -1,8 +1,10 @@
 """Run reports: `report.json` with every number, and a self-contained `report.html`.
 
-The JSON keeps each scenario's verdict, windows, events and status-page samples, and
-compacts its requests into per-path time buckets (count, ok, errors by kind, fallbacks,
-latency p50/p99/max, requests per replica). Bucket percentiles are exact (nearest rank);
+The JSON opens with the run's verdict and exit code (`failover_tests.outcomes`) and lists every
+test the run started, scenario or not, with its outcome, time and failure message. It keeps
+each scenario's verdict, windows (real answers, fallback answers and their share apart),
+events and status-page samples, and compacts its requests into per-path time buckets (count,
+ok, errors by kind, fallbacks, latency p50/p99/max, requests per replica). Bucket percentiles are exact (nearest rank);
 window percentiles come from the verdict's HdrHistogram statistics.
 
 The HTML needs nothing but itself: inline CSS, and charts drawn here as inline SVG (latency
@@ -26,6 +28,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from failover_tests.outcomes import ERROR, FAILED, PASSED, SKIPPED, Outcome, run_verdict
 from failover_tests.slo import Verdict, Window
 from failover_tests.traffic import (
     Event,
@@ -216,11 +219,15 @@ class _Worst:
     failure_run: int
     recovery_s: float | None
     recovery_checked: bool
+    fallback_share: float | None = None
+    fallback_where: str = ""
+    requests_by_window: Mapping[str, int] | None = None
 
     def to_dict(self) -> dict[str, JSONValue]:
         """The worst figures as a JSON-ready dict."""
         return {
             "requests": self.requests,
+            "requests_by_window": dict(self.requests_by_window or {}),
             "success_ratio": self.success_ratio,
             "success_where": self.success_where,
             "p99_ms": self.p99_ms,
@@ -228,14 +235,22 @@ class _Worst:
             "longest_failure_run": self.failure_run,
             "recovery_s": self.recovery_s,
             "recovery_checked": self.recovery_checked,
+            "fallback_share": self.fallback_share,
+            "fallback_where": self.fallback_where,
         }
 
 
 def _worst(result: ScenarioResult, stats: Sequence[WindowStats]) -> _Worst:
-    """Lowest success, highest p99, longest failure run and slowest recovery."""
+    """Lowest success, highest p99 and fallback share, longest failure run, slowest recovery."""
     judged = [s for s in stats if s.count]
     low = min(judged, key=lambda s: s.success_ratio or 0.0, default=None)
     high = max(judged, key=lambda s: s.p99_ms or 0.0, default=None)
+    degraded = max(judged, key=lambda s: s.fallback_share or 0.0, default=None)
+    if degraded is not None and not degraded.fallback_count:
+        degraded = None
+    by_window: dict[str, int] = {}
+    for st in stats:
+        by_window[st.window] = by_window.get(st.window, 0) + st.count
     recoveries = [c for c in result.verdict.checks if c.name == "recovery"] if result.verdict else []
     recovery: float | None = None
     if recoveries:
@@ -250,6 +265,9 @@ def _worst(result: ScenarioResult, stats: Sequence[WindowStats]) -> _Worst:
         failure_run=max((s.longest_failure_run for s in judged), default=0),
         recovery_s=recovery,
         recovery_checked=bool(recoveries),
+        fallback_share=degraded.fallback_share if degraded else None,
+        fallback_where=f"{degraded.path} {degraded.window}" if degraded else "",
+        requests_by_window=by_window,
     )
 
 
@@ -650,6 +668,15 @@ def _pct(ratio: float | None) -> str:
     return f"{math.floor(ratio * 1000.0) / 10.0:.1f}%"
 
 
+def _share(ratio: float | None) -> str:
+    """A share (fallbacks) as a percentage, never rounded down to 0% or up to 100%."""
+    if ratio is None:
+        return "–"
+    if ratio <= 0.0 or ratio >= 1.0:
+        return f"{ratio * 100.0:.0f}%"
+    return f"{min(max(ratio * 100.0, 0.1), 99.9):.1f}%"
+
+
 def _ms(value: float | None) -> str:
     """A latency for tables."""
     return "–" if value is None else _fmt_ms(value)
@@ -725,7 +752,10 @@ def _scenario_view(
                 "p99": _ms(s.p99_ms),
                 "max": _ms(s.max_ms),
                 "run": s.longest_failure_run,
+                "real": s.real_count,
                 "fallback": s.fallback_count,
+                "fallback_share": _share(s.fallback_share),
+                "strict": s.fallback_is_failure,
                 "bad": s.count > 0 and (s.success_ratio or 0.0) < 1.0,
             }
             for s in stats
@@ -751,6 +781,8 @@ def _scenario_view(
             "p99_where": worst.p99_where,
             "run": worst.failure_run,
             "recovery": recovery,
+            "fallback": _share(worst.fallback_share) if worst.fallback_share is not None else "–",
+            "fallback_where": worst.fallback_where,
         },
     }
 
@@ -767,54 +799,97 @@ def _environment() -> Environment:
     )
 
 
+_SCENARIO_OUTCOME = {"pass": PASSED, "caught": PASSED, "fail": FAILED, "error": ERROR, "unjudged": SKIPPED}
+
+
+def _outcomes_of(results: Sequence[ScenarioResult]) -> list[Outcome]:
+    """Outcomes standing in for tests when the caller has none: one per scenario, by status."""
+    return [
+        Outcome(
+            nodeid=r.name,
+            outcome=_SCENARIO_OUTCOME[r.status],
+            duration_s=r.duration_s,
+            message=r.error or (r.verdict.failure_message() if r.verdict and r.status == "fail" else ""),
+            scenarios=(r.name,),
+        )
+        for r in results
+    ]
+
+
 def write_report(
     results: Sequence[ScenarioResult],
     out_dir: Path | str,
     meta: Mapping[str, JSONValue],
     *,
+    tests: Sequence[Outcome] | None = None,
+    interrupted: bool = False,
+    spof: Sequence[str] = (),
     bucket_s: float = DEFAULT_BUCKET_S,
 ) -> tuple[Path, Path]:
-    """Write `report.json` and `report.html` into `out_dir`; return their paths."""
+    """Write `report.json` and `report.html` into `out_dir`; return their paths.
+
+    `tests` are the outcomes of every test the run started (see `failover_tests.outcomes`);
+    the run's verdict is theirs. Without them, each scenario stands for one test.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     generated_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
-    spof: list[str] = []
+    all_spof: list[str] = [s for s in dict.fromkeys(spof)]
     for result in results:
-        spof.extend(s for s in result.spof if s not in spof)
+        all_spof.extend(s for s in result.spof if s not in all_spof)
+    outcomes = list(tests) if tests is not None else _outcomes_of(results)
+    run = run_verdict(outcomes, interrupted=interrupted)
 
     scenario_docs: list[dict[str, JSONValue]] = []
     views: list[dict[str, object]] = []
     taken: set[str] = set()
+    slugs: dict[str, str] = {}
     for result in results:
         stats = _scenario_stats(result)
         worst = _worst(result, stats)
         buckets = compact_records(result.records, bucket_s)
         scenario_docs.append(_scenario_json(result, stats, buckets, bucket_s))
         slug = _slug(result.name, taken)
+        slugs.setdefault(result.name, slug)
         views.append(_scenario_view(result, buckets, stats, worst, bucket_s, slug))
 
     counts = Counter(r.status for r in results)
     summary: dict[str, JSONValue] = {
+        **{k: v for k, v in run.to_dict().items() if k not in ("verdict", "exit_code")},
         "scenarios": len(results),
-        "passed": counts["pass"],
-        "caught": counts["caught"],
-        "failed": counts["fail"],
-        "errored": counts["error"],
-        "unjudged": counts["unjudged"],
+        "scenario_status": {
+            "pass": counts["pass"],
+            "caught": counts["caught"],
+            "fail": counts["fail"],
+            "error": counts["error"],
+            "unjudged": counts["unjudged"],
+        },
     }
     report: dict[str, JSONValue] = {
         "schema": REPORT_SCHEMA,
         "generated_at": generated_at,
+        "verdict": run.verdict,
+        "exit_code": run.exit_code,
         "meta": dict(meta),
         "summary": summary,
-        "spof": list(spof),
+        "tests": [o.to_dict() for o in outcomes],
+        "spof": list(all_spof),
         "scenarios": list(scenario_docs),
     }
     json_path = out / "report.json"
     json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
-    ok = all(r.status in ("pass", "caught") for r in results)
-    overall = "unjudged" if not results else "pass" if ok else "fail"
+    test_views = [
+        {
+            "name": o.name,
+            "test": o.test,
+            "outcome": o.outcome,
+            "duration": f"{o.duration_s:.1f} s",
+            "message": o.message,
+            "slug": next((slugs[n] for n in o.scenarios if n in slugs), None),
+        }
+        for o in outcomes
+    ]
     html_text = (
         _environment()
         .get_template(TEMPLATE_NAME)
@@ -823,9 +898,10 @@ def write_report(
             generated_at=generated_at,
             # Structured meta (topology, node map) stays in report.json; the header shows scalars.
             meta=[(str(k), _meta_value(v)) for k, v in meta.items() if not isinstance(v, (dict, list))],
+            run=run,
+            tests=test_views,
             summary=summary,
-            overall=overall,
-            spof=spof,
+            spof=all_spof,
             scenarios=views,
             colors=_COLORS,
             bucket_s=bucket_s,
@@ -833,7 +909,14 @@ def write_report(
     )
     html_path = out / "report.html"
     html_path.write_text(html_text, encoding="utf-8")
-    log.info("report written: %s and %s (%d scenarios)", json_path, html_path, len(results))
+    log.info(
+        "report written: %s and %s (%d tests, %d scenarios, %s)",
+        json_path,
+        html_path,
+        len(outcomes),
+        len(results),
+        run.verdict,
+    )
     return json_path, html_path
 
 

@@ -11,9 +11,11 @@ from typing import Any
 
 from failover_tests import scenario as scenario_mod
 from failover_tests.faults import Fault
+from failover_tests.outcomes import OutcomeLog
 from failover_tests.report import ScenarioResult, write_report
 from failover_tests.traffic import Probe
 from infra import outputs as O
+from infra.errors import ScenarioError, StackdrillError
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +73,15 @@ class TrafficSet:
 
 
 class ReportCollector:
-    """Scenario results of a session; writes report.json and report.html once at the end."""
+    """Everything a session ran: every test's outcome and every scenario's result.
+
+    Writes report.json and report.html once, at the end of the session.
+    """
 
     def __init__(self, out_dir: Path, spof: list[str] | None = None) -> None:
         self.out_dir = out_dir
         self.results: list[ScenarioResult] = []
+        self.tests = OutcomeLog()
         self.meta: dict[str, Any] = {}
         self.spof = spof or []
 
@@ -84,26 +90,29 @@ class ReportCollector:
         self.results.append(result)
 
     def write(self) -> tuple[Path, Path] | None:
-        """Write the report if anything ran; return the paths."""
-        if not self.results:
+        """Write the report if anything ran (a test or a scenario); return the paths."""
+        if not self.results and not len(self.tests):
             return None
-        results = self.results
-        if self.spof and results:
-            from dataclasses import replace
-
-            results = [replace(results[0], spof=tuple(self.spof)), *results[1:]]
-        paths = write_report(results, self.out_dir, self.meta)
-        log.warning("drill report: %s", paths[1])
+        paths = write_report(
+            self.results,
+            self.out_dir,
+            self.meta,
+            tests=self.tests.outcomes(),
+            interrupted=self.tests.interrupted,
+            spof=self.spof,
+        )
+        log.warning("drill report (%s): %s", self.tests.verdict().verdict, paths[1])
         return paths
 
 
 class ScenarioRunner:
     """Runs scenarios against the session's stack, records them, and asserts the verdict."""
 
-    def __init__(self, stack: Any, collector: ReportCollector, test_id: str) -> None:
+    def __init__(self, stack: Any, collector: ReportCollector, test_id: str, declared: tuple[str, ...] = ()) -> None:
         self.stack = stack
         self.collector = collector
         self.test_id = test_id
+        self.declared = declared  # scenario names the test declared at collection (failover marker)
         collector.meta.setdefault("stack", stack.name)
         collector.meta.setdefault("topology", stack.outputs.get(O.TOPOLOGY, {}))
         collector.meta.setdefault("seed", stack.seed)
@@ -115,15 +124,24 @@ class ScenarioRunner:
         check: bool = True,
         action: Callable[[Any], None] | None = None,
     ) -> ScenarioResult:
-        """Run a scenario (model or mapping); with check, raise SLOViolation on a failed verdict."""
+        """Run a scenario (model or mapping); with check, raise SLOViolation on a failed verdict.
+
+        A scenario the kit could not run (a fault not applied, the stack not steady) raises a
+        StackdrillError, not an assertion: the test is an error of the run, not a verdict.
+        """
         sc = scenario if isinstance(scenario, scenario_mod.Scenario) else scenario_mod.parse(scenario, self.test_id)
+        if self.declared and sc.name not in self.declared:
+            raise ScenarioError(
+                f"{self.test_id} runs scenario {sc.name!r} but declares {list(self.declared)} in its "
+                f"failover marker: make them agree, or `stackdrill drill {sc.name}` will not select it"
+            )
+        self.collector.tests.ran_scenario(self.test_id, sc.name)
         t0 = time.monotonic()
         result = scenario_mod.run(self.stack, sc, action=action)
         log.info("scenario %s: %s in %.1f s", sc.name, result.status, time.monotonic() - t0)
         self.collector.add(result)
-        self.collector.meta.setdefault("nodes", {})[self.test_id] = sc.name
         if result.error:
-            raise AssertionError(f"{sc.name}: {result.error}")
+            raise StackdrillError(f"{sc.name}: {result.error}")
         if check and result.verdict is not None:
             if sc.expect == "fail":
                 if result.verdict.passed:

@@ -10,14 +10,20 @@ Checks and their rules (a value exactly equal to its limit passes):
   path; an empty window fails with ``no requests`` instead of passing every other check
   vacuously, and the other checks of that window are skipped. With ``min_requests=0`` an
   empty window is accepted and nothing else is checked in it.
-- ``success``: ok requests / all requests >= ``min_success``.
+- ``success``: ok requests / all requests >= ``min_success``. A fallback answer (cached
+  completion, degraded page) counts as ok only where fallbacks are allowed: never in a window
+  that starts at or after the fault's end (normally ``after``: the fault is over, so a
+  fallback means the stack has not recovered), nor anywhere with ``allow_fallback=False``.
+  The message then says how many fallback answers counted as failures.
+- ``fallback``: fallback answers / all requests <= ``max_fallback_share``, in every window of
+  the SLO (a degraded answer is a cost even where it is allowed).
 - ``p50`` / ``p99``: HdrHistogram percentiles over every request, failed ones included.
 - ``consecutive_failures``: the longest run of failures in scheduled order (not completion
   order) <= ``max_consecutive_failures``.
 - ``recovery``: let R be the path's requests scheduled at or after the fault's end, up to
-  the end of the run, in scheduled order, and call a request *good* when it is ok (and not
-  a fallback answer if fallbacks are disallowed) and, when ``max_p99_ms`` is set, no slower
-  than ``max_p99_ms``. The recovery point is the earliest time t >= fault end such that
+  the end of the run, in scheduled order, and call a request *good* when it is a real answer
+  (ok and not a fallback answer, whatever ``allow_fallback`` says) and, when ``max_p99_ms``
+  is set, no slower than ``max_p99_ms``. The recovery point is the earliest time t >= fault end such that
   every request of R scheduled at or after t is good: the fault end itself when all of R is
   good, otherwise the scheduled time of the request right after the last bad one. Recovery
   time = recovery point - fault end. When the last request of R is bad, recovery never
@@ -119,6 +125,7 @@ class SLO:
     max_recovery_s: float | None = None
     min_requests: int = 1
     allow_fallback: bool = True
+    max_fallback_share: float | None = None
 
     def __post_init__(self) -> None:
         """Normalise `window` to a tuple and reject impossible limits."""
@@ -131,6 +138,8 @@ class SLO:
             raise ScenarioError(f"{where}: window must name at least one window")
         if self.min_success is not None and not 0.0 <= self.min_success <= 1.0:
             raise ScenarioError(f"{where}: min_success={self.min_success} is a ratio in 0..1 (e.g. 0.999)")
+        if self.max_fallback_share is not None and not 0.0 <= self.max_fallback_share <= 1.0:
+            raise ScenarioError(f"{where}: max_fallback_share={self.max_fallback_share} is a ratio in 0..1 (e.g. 0.5)")
         for key in ("max_p50_ms", "max_p99_ms", "max_recovery_s"):
             value = getattr(self, key)
             if value is not None and not value >= 0:
@@ -145,9 +154,9 @@ class SLO:
         """The names of the windows this SLO applies to."""
         return (self.window,) if isinstance(self.window, str) else self.window
 
-    def is_good(self, record: Record) -> bool:
-        """Whether a request counts as a success under this SLO (fallbacks per the SLO)."""
-        return record.ok and (self.allow_fallback or not record.fallback)
+    def is_good(self, record: Record, *, after_fault: bool = False) -> bool:
+        """Whether a request counts as a success under this SLO (fallbacks per the SLO; never after the fault)."""
+        return record.ok and (not record.fallback or (self.allow_fallback and not after_fault))
 
     def to_dict(self) -> dict[str, JSONValue]:
         """The SLO as a JSON-ready dict."""
@@ -161,6 +170,7 @@ class SLO:
             "max_recovery_s": self.max_recovery_s,
             "min_requests": self.min_requests,
             "allow_fallback": self.allow_fallback,
+            "max_fallback_share": self.max_fallback_share,
         }
 
 
@@ -255,12 +265,12 @@ def recovery_time_s(
     fault_end_s: float,
     *,
     max_latency_ms: float | None = None,
-    allow_fallback: bool = True,
 ) -> float | None:
-    """Seconds from the fault's end until every later request of `path` is good; None if never.
+    """Seconds from the fault's end until every later request of `path` is a real answer; None if never.
 
-    See the module docstring for the precise definition. With no request after the fault's
-    end there is nothing to recover to, so the result is None as well.
+    See the module docstring for the precise definition: a fallback answer is not a recovery.
+    With no request after the fault's end there is nothing to recover to, so the result is
+    None as well.
     """
     after = sorted(
         (r for r in records if r.path == path and r.scheduled_s >= fault_end_s),
@@ -270,7 +280,7 @@ def recovery_time_s(
         return None
 
     def good(rec: Record) -> bool:
-        if not rec.ok or (rec.fallback and not allow_fallback):
+        if not rec.ok or rec.fallback:
             return False
         return max_latency_ms is None or rec.latency_ms <= max_latency_ms
 
@@ -320,14 +330,16 @@ def evaluate(
     for slo in slos:
         for name in slo.window_names:
             window = by_name[name]
-            key = (slo.path, name, not slo.allow_fallback)
+            strict = not slo.allow_fallback or _after_fault(window, fault_end_s)
+            key = (slo.path, name, strict)
             if key not in stats:
-                stats[key] = summarize(records, slo.path, window, fallback_is_failure=not slo.allow_fallback)
+                stats[key] = summarize(records, slo.path, window, fallback_is_failure=strict)
             checks.extend(_window_checks(slo, window, stats[key], fault_label))
         if slo.max_recovery_s is not None:
             assert fault_end_s is not None
             checks.append(_recovery_check(records, slo, windows, fault_end_s, fault_label))
-    # One stats entry per (path, window): prefer the plain view (fallbacks as successes).
+    # One stats entry per (path, window): prefer the plain view (fallbacks as successes) where
+    # one was judged; windows after the fault are only ever judged on real answers.
     unique: dict[tuple[str, str], WindowStats] = {}
     for (path, name, strict), st in stats.items():
         if (path, name) not in unique or not strict:
@@ -337,8 +349,13 @@ def evaluate(
     return Verdict(fault_label=fault_label, checks=tuple(checks), stats=tuple(ordered))
 
 
+def _after_fault(window: Window, fault_end_s: float | None) -> bool:
+    """Whether a window lies after the fault, where only real answers count as successes."""
+    return fault_end_s is not None and window.name != "during" and window.start_s >= fault_end_s
+
+
 def _window_checks(slo: SLO, window: Window, stats: WindowStats, fault_label: str) -> list[Check]:
-    """The request-count, success, latency and failure-run checks of one window."""
+    """The request-count, success, fallback, latency and failure-run checks of one window."""
     where = window.describe(fault_label)
     path = slo.path
 
@@ -370,7 +387,15 @@ def _window_checks(slo: SLO, window: Window, stats: WindowStats, fault_label: st
         passed = ratio >= slo.min_success
         obs, lim = _pair(ratio * 100.0, slo.min_success * 100.0, 1)
         text = f"success {obs}% {'>=' if passed else '<'} {lim}%"
+        if stats.fallback_is_failure and stats.fallback_count:
+            text += f" ({stats.fallback_count} fallback answers counted as failures)"
         out.append(check("success", ratio, slo.min_success, passed, text))
+    if slo.max_fallback_share is not None and stats.fallback_share is not None:
+        share = stats.fallback_share
+        passed = share <= slo.max_fallback_share
+        obs, lim = _pair(share * 100.0, slo.max_fallback_share * 100.0, 1)
+        text = f"fallback {obs}% {'<=' if passed else '>'} {lim}%"
+        out.append(check("fallback", share, slo.max_fallback_share, passed, text))
     for name, value, limit in (
         ("p50", stats.p50_ms, slo.max_p50_ms),
         ("p99", stats.p99_ms, slo.max_p99_ms),
@@ -409,7 +434,6 @@ def _recovery_check(
         slo.path,
         fault_end_s,
         max_latency_ms=slo.max_p99_ms,
-        allow_fallback=slo.allow_fallback,
     )
     if recovery is None:
         passed = False

@@ -262,7 +262,12 @@ class TimeSpan(Protocol):
 
 @dataclass(frozen=True)
 class WindowStats:
-    """What one path saw in one window; requests belong to the window of their schedule."""
+    """What one path saw in one window; requests belong to the window of their schedule.
+
+    Every request is one of: a *real* answer (ok, not a fallback), a *fallback* answer (ok, but a
+    cached or degraded one: ``fallback_count``), or a failure. ``ok_count`` and
+    ``success_ratio`` count fallback answers as successes unless ``fallback_is_failure``.
+    """
 
     path: str
     window: str
@@ -279,6 +284,13 @@ class WindowStats:
     replicas: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     fallback_count: int = 0
     statuses: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    real_count: int = 0
+    fallback_is_failure: bool = False
+
+    @property
+    def fallback_share(self) -> float | None:
+        """Fallback answers / all requests of the window; None when it is empty."""
+        return self.fallback_count / self.count if self.count else None
 
     def to_dict(self) -> dict[str, JSONValue]:
         """The stats as a JSON-ready dict."""
@@ -296,7 +308,10 @@ class WindowStats:
             "max_ms": self.max_ms,
             "longest_failure_run": self.longest_failure_run,
             "replicas": dict(self.replicas),
+            "real_count": self.real_count,
             "fallback_count": self.fallback_count,
+            "fallback_share": self.fallback_share,
+            "fallback_is_failure": self.fallback_is_failure,
             "statuses": dict(self.statuses),
         }
 
@@ -313,8 +328,9 @@ def summarize(
     Latency percentiles cover every request, failed ones included (the user waited that
     long either way), and come from an HdrHistogram (1 us..120 s, 3 significant digits:
     within 0.1%, clamped to the exact minimum and maximum); `max_ms` is exact. The
-    longest failure run follows scheduled order, not completion order. With
-    `fallback_is_failure`, fallback answers count as failures.
+    longest failure run follows scheduled order, not completion order. Fallback answers
+    (ok, flagged as fallback) are counted apart from real answers; with `fallback_is_failure`
+    they also count as failures. A failed request is a failure, never a fallback answer.
     """
     selected = [r for r in records if r.path == path]
     if window is not None:
@@ -331,7 +347,7 @@ def summarize(
     run = longest = 0
     replicas: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
-    fallback_count = 0
+    fallback_count = real_count = 0
     for rec in selected:
         hist.record_value(_to_us(rec.latency_ms))
         good = rec.ok and not (fallback_is_failure and rec.fallback)
@@ -343,8 +359,10 @@ def summarize(
             longest = max(longest, run)
         if rec.replica is not None:
             replicas[rec.replica] += 1
-        if rec.fallback:
+        if rec.ok and rec.fallback:
             fallback_count += 1
+        elif rec.ok:
+            real_count += 1
         statuses[str(rec.status)] += 1
 
     count = len(selected)
@@ -380,6 +398,8 @@ def summarize(
         replicas=MappingProxyType(dict(replicas.most_common())),
         fallback_count=fallback_count,
         statuses=MappingProxyType(dict(sorted(statuses.items()))),
+        real_count=real_count,
+        fallback_is_failure=fallback_is_failure,
     )
 
 

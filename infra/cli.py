@@ -258,22 +258,30 @@ def drill(
     seed: Annotated[int | None, typer.Option("--seed", help="seed for random targets")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Up, run the failover suites with traffic, write the report, down. Exit 1 if any scenario fails."""
+    """Up, run the failover suites with traffic, write the report, down.
+
+    Exit 0 when every test passed, 1 when a verdict failed, 2 on bad input, 3 when the kit could
+    not run a test (setup failed, stack not steady), 130 when interrupted (Ctrl-C, SIGTERM).
+    """
     from failover_tests.drill import run_drill
     from infra import topology as topo_mod
 
     topo_mod.load(topology)  # bad input fails here, before anything is created
-    code = run_drill(
-        scenarios or [],
-        topology=topology,
-        stack_name=stack_name,
-        keep_stack=keep_stack,
-        report_dir=report_dir,
-        seed=seed,
-        as_json=as_json,
-        console=console,
-        out=out,
-    )
+    try:
+        code = run_drill(
+            scenarios or [],
+            topology=topology,
+            stack_name=stack_name,
+            keep_stack=keep_stack,
+            report_dir=report_dir,
+            seed=seed,
+            as_json=as_json,
+            console=console,
+            out=out,
+        )
+    except KeyboardInterrupt:  # outside pytest's own handling (e.g. during the final teardown)
+        console.print("interrupted")
+        raise typer.Exit(130) from None
     raise typer.Exit(code)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from failover_tests.outcomes import Outcome
 from failover_tests.report import ScenarioResult, compact_records, write_report
 from failover_tests.slo import SLO, evaluate, windows_around
 from failover_tests.traffic import Event, LagStats, Record
@@ -166,14 +167,23 @@ def test_json_structure(written: tuple[Path, Path, list[ScenarioResult]]) -> Non
     doc = json.loads(json_path.read_text())
     assert doc["schema"] == "stackdrill.report/1"
     assert doc["meta"] == {"topology": "default", "stack": "drill-ci", "seed": 42}
+    # Without test outcomes, each scenario stands for one test.
+    assert (doc["verdict"], doc["exit_code"]) == ("failed", 1)
     assert doc["summary"] == {
-        "scenarios": 3,
+        "tests": 3,
         "passed": 1,
         "failed": 1,
-        "errored": 1,
-        "unjudged": 0,
-        "caught": 0,
+        "errors": 1,
+        "skipped": 0,
+        "interrupted": 0,
+        "scenarios": 3,
+        "scenario_status": {"pass": 1, "caught": 0, "fail": 1, "error": 1, "unjudged": 0},
     }
+    assert [(t["name"], t["outcome"]) for t in doc["tests"]] == [
+        ("api replica killed (naive profile)", "failed"),
+        ("api replica killed (protected profile)", "passed"),
+        ("redis primary paused <script>", "error"),
+    ]
     assert doc["spof"] == [results[0].spof[0]]
     failing, passing, crashed = doc["scenarios"]
     assert [s["status"] for s in doc["scenarios"]] == ["fail", "pass", "error"]
@@ -264,8 +274,9 @@ def test_html_shows_verdicts_messages_and_summary(
         assert f"<code>{html.escape(check.message)}</code>" in page
     assert "api.complete: success" in page and "&lt; 99.9% during kill(api-2) [12.0 s..22.0 s]" in page
     assert '<table class="summary">' in page
-    # overall, summary row, scenario header
-    assert page.count('<span class="badge fail">FAIL</span>') == 3
+    # the run's verdict, then per scenario: summary row and header
+    assert '<span class="badge failed" data-verdict="failed">FAILED</span>' in page
+    assert page.count('<span class="badge fail">FAIL</span>') == 2
     assert page.count('<span class="badge pass">PASS</span>') == 2
     assert "<h2>Single points of failure</h2>" in page
     assert html.escape(results[0].spof[0]) in page
@@ -287,8 +298,113 @@ def test_html_is_self_contained(written: tuple[Path, Path, list[ScenarioResult]]
 
 def test_report_with_no_scenarios(tmp_path: Path) -> None:
     json_path, html_path = write_report([], tmp_path / "nested" / "out", {})
-    assert json.loads(json_path.read_text())["summary"]["scenarios"] == 0
+    doc = json.loads(json_path.read_text())
+    assert doc["summary"]["scenarios"] == 0
+    assert (doc["verdict"], doc["exit_code"]) == ("error", 3), "nothing was judged"
     assert "No scenarios ran." in html_path.read_text()
+
+
+PREFLIGHT = "failover_tests/suites/test_preflight.py::test_sentinel_sees_one_primary_and_its_replica"
+
+
+def test_every_test_is_reported_and_the_verdict_counts_them(tmp_path: Path) -> None:
+    # A failed preflight check is not a scenario: it must still count, and decide the verdict.
+    results = make_results()[1:2]  # the passing scenario
+    tests = [
+        Outcome(PREFLIGHT, "failed", 0.1, "sentinel-0 sees no primary"),
+        Outcome("suites/test_outages.py::test_slow_dependency_is_contained", "passed", 21.0, "", (results[0].name,)),
+    ]
+    json_path, html_path = write_report(results, tmp_path, {}, tests=tests)
+    doc = json.loads(json_path.read_text())
+    assert (doc["verdict"], doc["exit_code"]) == ("failed", 1)
+    assert {k: doc["summary"][k] for k in ("tests", "passed", "failed", "errors")} == {
+        "tests": 2,
+        "passed": 1,
+        "failed": 1,
+        "errors": 0,
+    }
+    assert doc["tests"][0] == {
+        "name": "test_sentinel_sees_one_primary_and_its_replica",
+        "nodeid": PREFLIGHT,
+        "outcome": "failed",
+        "duration_s": 0.1,
+        "message": "sentinel-0 sees no primary",
+        "scenarios": [],
+    }
+    assert doc["tests"][1]["name"] == results[0].name
+    page = html_path.read_text()
+    assert '<span class="badge failed" data-verdict="failed">FAILED</span>' in page
+    assert '<tr class="bad" data-outcome="failed">' in page
+    assert "test_sentinel_sees_one_primary_and_its_replica" in page
+    assert '<code class="message">sentinel-0 sees no primary</code>' in page
+    assert f'<a href="#api-replica-killed-protected-profile">{results[0].name}</a>' in page
+
+
+def test_errors_of_the_run_are_apart_from_failed_verdicts(tmp_path: Path) -> None:
+    tests = [
+        Outcome("t::test_a", "passed", 1.0),
+        Outcome("t::test_b", "error", 45.0, "ScenarioError: stack drill1 is not steady", ("pause-one-api",)),
+    ]
+    json_path, html_path = write_report([], tmp_path, {}, tests=tests)
+    doc = json.loads(json_path.read_text())
+    assert (doc["verdict"], doc["exit_code"]) == ("error", 3)
+    assert (doc["summary"]["failed"], doc["summary"]["errors"]) == (0, 1)
+    assert doc["tests"][1]["name"] == "pause-one-api"
+    page = html_path.read_text()
+    assert '<span class="badge error" data-verdict="error">ERROR</span>' in page
+    assert '<span class="badge error">ERROR</span>' in page and "badge failed" not in page
+
+
+def test_an_interrupted_run_says_so(tmp_path: Path) -> None:
+    tests = [Outcome("t::test_a", "passed", 1.0), Outcome("t::test_b", "interrupted", 3.0, "interrupted")]
+    json_path, html_path = write_report([], tmp_path, {}, tests=tests, interrupted=True)
+    doc = json.loads(json_path.read_text())
+    assert (doc["verdict"], doc["exit_code"]) == ("interrupted", 130)
+    assert doc["summary"]["interrupted"] == 1
+    page = html_path.read_text()
+    assert '<span class="badge interrupted" data-verdict="interrupted">INTERRUPTED</span>' in page
+    assert '<span class="badge passed">PASSED</span>' in page  # test_a did finish
+    assert page.count("PASSED") == 1
+
+
+def test_windows_show_fallback_answers_apart_from_real_ones(tmp_path: Path) -> None:
+    # 10 requests during the fault, 8 of them fallback answers; 10 after, 4 of them fallbacks.
+    records = [rec_at(12.0 + i * 0.5, fallback=i < 8) for i in range(10)]
+    records += [rec_at(22.0 + i * 0.5, fallback=i < 4) for i in range(10)]
+    windows = windows_around(12.0, 22.0, 30.0)
+    slo = SLO("api.complete", ("during", "after"), min_success=0.5)
+    result = ScenarioResult(
+        name="slow model",
+        fault_label="latency(api_model)",
+        fault_start_s=12.0,
+        fault_end_s=22.0,
+        windows=windows,
+        verdict=evaluate(records, [slo], windows, "latency(api_model)"),
+        records=records,
+        duration_s=30.0,
+    )
+    json_path, html_path = write_report([result], tmp_path, {})
+    (scenario,) = json.loads(json_path.read_text())["scenarios"]
+    during, after = scenario["stats"]
+    assert (during["window"], during["count"], during["real_count"], during["fallback_count"]) == ("during", 10, 2, 8)
+    assert during["fallback_share"] == 0.8 and during["success_ratio"] == 1.0
+    assert during["fallback_is_failure"] is False
+    # After the fault only real answers count: 6 of 10.
+    assert (after["real_count"], after["fallback_count"], after["success_ratio"]) == (6, 4, 0.6)
+    assert after["fallback_is_failure"] is True
+    worst = scenario["worst"]
+    assert (worst["fallback_share"], worst["fallback_where"]) == (0.8, "api.complete during")
+    assert worst["requests_by_window"] == {"during": 10, "after": 10}
+    assert worst["longest_failure_run"] == 4
+    page = html_path.read_text()
+    assert '<td class="num">2</td><td class="num">8</td>' in page
+    assert '<td class="num">80.0%</td>' in page
+    assert '<td class="num">40.0%<span class="where">counted as failures</span></td>' in page
+
+
+def rec_at(t_s: float, *, fallback: bool = False) -> Record:
+    """An ok api.complete answer scheduled at t_s."""
+    return Record("api.complete", round(t_s * 10), t_s, 20.0, 200, True, "api-1", "e", None, fallback, t_s + 0.02)
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -298,7 +298,110 @@ def test_fallback_answers_fail_only_when_disallowed() -> None:
     strict = SLO("api.complete", "during", min_success=0.99, allow_fallback=False)
     assert evaluate(records, [lenient], WINDOWS, FAULT).passed
     verdict = evaluate(records, [strict], WINDOWS, FAULT)
-    assert only_failures(verdict) == ["api.complete: success 50.0% < 99.0% during kill(api-2) [12.0 s..22.0 s]"]
+    assert only_failures(verdict) == [
+        "api.complete: success 50.0% < 99.0% (50 fallback answers counted as failures) "
+        "during kill(api-2) [12.0 s..22.0 s]"
+    ]
+
+
+# -- fallback answers are not real answers ---------------------------------------------------
+
+
+def answers(start_s: float, n: int, *, fallbacks: int, path: str = "api.complete", first_seq: int = 0) -> list[Record]:
+    """n ok answers every 0.1 s from start_s; the first `fallbacks` of them are fallback answers."""
+    return [rec(path, first_seq + i, round(start_s + i * 0.1, 6), fallback=i < fallbacks) for i in range(n)]
+
+
+def test_max_fallback_share_fails_above_the_limit() -> None:
+    records = answers(12.0, 100, fallbacks=80)
+    slo = SLO("api.complete", "during", max_fallback_share=0.5)
+    verdict = evaluate(records, [slo], WINDOWS, "latency(api_model)")
+    assert only_failures(verdict) == ["api.complete: fallback 80.0% > 50.0% during latency(api_model) [12.0 s..22.0 s]"]
+    (check,) = verdict.checks
+    assert (check.name, check.observed, check.limit) == ("fallback", 0.8, 0.5)
+
+
+def test_max_fallback_share_exactly_at_the_limit_passes() -> None:
+    records = answers(12.0, 100, fallbacks=50)
+    verdict = evaluate(records, [SLO("api.complete", "during", max_fallback_share=0.5)], WINDOWS, FAULT)
+    assert verdict.passed, only_failures(verdict)
+    assert [c.message for c in verdict.checks] == [
+        "api.complete: fallback 50.0% <= 50.0% during kill(api-2) [12.0 s..22.0 s]"
+    ]
+
+
+def test_max_fallback_share_one_above_the_limit_fails() -> None:
+    records = answers(12.0, 100, fallbacks=51)
+    verdict = evaluate(records, [SLO("api.complete", "during", max_fallback_share=0.5)], WINDOWS, FAULT)
+    assert only_failures(verdict) == ["api.complete: fallback 51.0% > 50.0% during kill(api-2) [12.0 s..22.0 s]"]
+
+
+def test_max_fallback_share_zero_forbids_any_fallback() -> None:
+    records = answers(12.0, 100, fallbacks=1)
+    verdict = evaluate(records, [SLO("api.complete", "during", max_fallback_share=0.0)], WINDOWS, FAULT)
+    assert only_failures(verdict) == ["api.complete: fallback 1.0% > 0.0% during kill(api-2) [12.0 s..22.0 s]"]
+
+
+def test_failed_requests_are_not_fallback_answers() -> None:
+    # A 503 flagged degraded is a failure; it neither counts as a fallback nor as a real answer.
+    records = [rec("api.complete", 0, 12.0, ok=False, fallback=True), *answers(12.1, 3, fallbacks=1, first_seq=1)]
+    stats = summarize(records, "api.complete", WINDOWS[1])
+    assert (stats.count, stats.ok_count, stats.real_count, stats.fallback_count) == (4, 3, 2, 1)
+    assert stats.fallback_share == 0.25
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.01])
+def test_max_fallback_share_is_a_ratio(share: float) -> None:
+    with pytest.raises(ScenarioError) as err:
+        SLO("api.complete", max_fallback_share=share)
+    assert str(err.value) == (f"SLO for 'api.complete': max_fallback_share={share} is a ratio in 0..1 (e.g. 0.5)")
+
+
+def test_after_window_counts_only_real_answers() -> None:
+    # slow-model-protected: 39 of 49 answers after the revert were still cached.
+    records = answers(22.0, 49, fallbacks=39)
+    slo = SLO("api.complete", "after", min_success=0.99)  # fallbacks allowed, yet not after the fault
+    verdict = evaluate(records, [slo], WINDOWS, "latency(api_model)")
+    assert only_failures(verdict) == [
+        "api.complete: success 20.4% < 99.0% (39 fallback answers counted as failures) "
+        "after latency(api_model) [22.0 s..30.0 s]"
+    ]
+    stats = verdict.stats_for("api.complete", "after")
+    assert stats is not None and stats.fallback_is_failure and stats.longest_failure_run == 39
+
+
+def test_during_window_still_accepts_allowed_fallbacks() -> None:
+    records = answers(12.0, 49, fallbacks=39)
+    verdict = evaluate(records, [SLO("api.complete", "during", min_success=0.99)], WINDOWS, FAULT)
+    assert verdict.passed, only_failures(verdict)
+    stats = verdict.stats_for("api.complete", "during")
+    assert stats is not None and not stats.fallback_is_failure and stats.success_ratio == 1.0
+
+
+def test_a_fallback_answer_does_not_end_the_recovery() -> None:
+    # Every answer after the revert is ok, but the first 39 are cached: recovery is the first real one.
+    records = answers(22.0, 49, fallbacks=39)
+    assert recovery_time_s(records, "api.complete", 22.0) == pytest.approx(3.9)
+    slo = SLO("api.complete", "after", max_recovery_s=3.0)
+    verdict = evaluate(records, [slo], WINDOWS, "latency(api_model)")
+    assert only_failures(verdict) == ["api.complete: recovery 3.9 s > 3.0 s after latency(api_model) [22.0 s..30.0 s]"]
+
+
+def test_recovery_exactly_at_the_first_real_answer_passes() -> None:
+    records = answers(22.0, 49, fallbacks=39)
+    verdict = evaluate(
+        records, [SLO("api.complete", "after", max_recovery_s=records[39].scheduled_s - 22.0)], WINDOWS, FAULT
+    )
+    assert [c.message for c in verdict.checks] == [
+        "api.complete: recovery 3.9 s <= 3.9 s after kill(api-2) [22.0 s..30.0 s]"
+    ]
+
+
+def test_only_fallback_answers_after_the_fault_is_no_recovery() -> None:
+    records = answers(22.0, 20, fallbacks=20)
+    assert recovery_time_s(records, "api.complete", 22.0) is None
+    verdict = evaluate(records, [SLO("api.complete", "after", max_recovery_s=5.0)], WINDOWS, FAULT)
+    assert only_failures(verdict) == ["api.complete: no recovery after kill(api-2) [22.0 s..30.0 s]"]
 
 
 # -- boundary values ---------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from failover_tests.presets import scenario, slo
+from failover_tests.presets import scenario, store_failover_slos, store_judged
 from infra.topology import Topology
 
 
@@ -54,13 +54,6 @@ def entries(topo: Topology) -> list[MatrixEntry]:
                 survivable,
             )
         )
-    sessions_gap = [
-        slo("api.complete"),
-        slo("web.home"),
-        slo("api.sessions", windows=("before",)),
-        slo("api.sessions", windows=("during",), min_success=0.2, max_run=80, p99_ms=3000, recovery_s=None),
-        slo("api.sessions", windows=("after",), recovery_s=2.0),
-    ]
     out.append(
         MatrixEntry(
             "lose-store-primary",
@@ -68,8 +61,9 @@ def entries(topo: Topology) -> list[MatrixEntry]:
                 "lose-store-primary",
                 "kill the Redis primary",
                 {"name": "kill", "target": "role=primary"},
-                slos=sessions_gap,
+                slos=store_failover_slos(),
                 duration_s=8.0,
+                **store_judged(),
             ),
             topo.store.replicas > 0 and topo.store.sentinels - 1 >= topo.store.quorum,
         )

@@ -18,6 +18,7 @@ ZERO_ERRORS = [
 
 
 @pytest.mark.destructive
+@pytest.mark.failover(name="rolling-restart-api")
 def test_rolling_restart(scenario_runner: Any, stack: Any) -> None:
     """Restart every API replica one at a time; wait for each to rejoin before the next."""
     replicas = [c["name"] for c in stack.containers("api")]
@@ -56,6 +57,7 @@ def test_rolling_restart(scenario_runner: Any, stack: Any) -> None:
 
 
 @pytest.mark.destructive
+@pytest.mark.failover(name="scale-out-api")
 def test_scale_out_under_load(scenario_runner: Any, stack: Any) -> None:
     """Grow the API tier by one replica with a Pulumi update while traffic flows: 0 errors,
     and the new replica serves traffic."""

@@ -8,10 +8,20 @@ from typing import Any
 import pytest
 
 from failover_tests.library import slow_model
-from failover_tests.presets import PATHS, responsive, scenario, slo
+from failover_tests.presets import (
+    PATHS,
+    STORE_FAILOVER_P99_MS,
+    STORE_RUN,
+    responsive,
+    scenario,
+    slo,
+    store_failover_slos,
+    store_judged,
+)
 
 
 @pytest.mark.destructive
+@pytest.mark.failover(name="edge-lb-loss")
 def test_edge_lb_loss(scenario_runner: Any) -> None:
     """Kill one edge HAProxy: clients keep being served through the other edge."""
     scenario_runner.run(
@@ -25,12 +35,14 @@ def test_edge_lb_loss(scenario_runner: Any) -> None:
 
 
 @pytest.mark.destructive
+@pytest.mark.failover(name="slow-model-protected")
 def test_slow_dependency_is_contained(scenario_runner: Any) -> None:
     """+2 s on api->model: completions fall back within budget, sessions and web stay normal."""
     scenario_runner.run(slow_model())
 
 
 @pytest.mark.destructive
+@pytest.mark.failover(name="third-party-outage")
 def test_third_party_outage(scenario_runner: Any) -> None:
     """The integration edge black-holes: the API still answers, the status page flags it."""
     scenario_runner.run(
@@ -45,14 +57,8 @@ def test_third_party_outage(scenario_runner: Any) -> None:
     )
 
 
-# The store's promise on the default topology: writes back within 3 s of losing the primary, and
-# no acknowledged write lost. At 10 writes/s, 3 s of failures is 30 requests; the write-gap check
-# judges the same thing in seconds, whatever the rate.
-STORE_GAP_S = 3.0
-STORE_RUN = 30
-
-
 @pytest.mark.destructive
+@pytest.mark.failover(name="datastore-failover")
 def test_datastore_failover(scenario_runner: Any) -> None:
     """Kill the Redis primary: Sentinel promotes the replica and session writes resume within 3 s."""
     scenario_runner.run(
@@ -61,23 +67,16 @@ def test_datastore_failover(scenario_runner: Any) -> None:
             "kill the current Redis primary (found through Sentinel); writes resume within 3 s of the "
             "kill; every acknowledged write is read back and none may be lost",
             {"name": "kill", "target": "role=primary"},
-            slos=[
-                slo("api.complete"),
-                slo("web.home"),
-                slo("api.sessions", windows=("before",)),
-                slo("api.sessions", windows=("during",), min_success=0.6, max_run=STORE_RUN, recovery_s=None),
-                slo("api.sessions", windows=("after",), recovery_s=2.0),
-            ],
+            slos=store_failover_slos(),
             duration_s=10.0,
-            verify_writes=True,
-            max_lost_writes=0,
-            max_write_gap_s=STORE_GAP_S,
+            **store_judged(),
             status={"component": "store", "during": "degraded", "within_s": 10.0, "recover_within_s": 20.0},
         )
     )
 
 
 @pytest.mark.destructive
+@pytest.mark.failover(name="partition-api")
 def test_partition(scenario_runner: Any) -> None:
     """Disconnect api-2 from the backend network: the LB routes around it."""
     scenario_runner.run(
@@ -92,6 +91,7 @@ def test_partition(scenario_runner: Any) -> None:
 
 
 @pytest.mark.destructive
+@pytest.mark.failover(name="cpu-starved-api")
 def test_cpu_starvation(scenario_runner: Any) -> None:
     """Throttle api-1 to 5% of a core: tail latency stays within SLO."""
     scenario_runner.run(
@@ -104,6 +104,7 @@ def test_cpu_starvation(scenario_runner: Any) -> None:
 
 
 @pytest.mark.destructive
+@pytest.mark.failover(name="primary-zone-loss")
 def test_zone_loss(scenario_runner: Any) -> None:
     """Kill every container of the zone holding the Redis primary: the service survives on the other."""
     scenario_runner.run(
@@ -119,16 +120,21 @@ def test_zone_loss(scenario_runner: Any) -> None:
                 slo("api.complete", min_success=0.95, max_run=5, p99_ms=2500, recovery_s=8.0),
                 slo("web.home", min_success=0.95, max_run=5, p99_ms=2500, recovery_s=8.0),
                 slo("api.sessions", windows=("before",)),
-                slo("api.sessions", windows=("during",), min_success=0.6, max_run=STORE_RUN, recovery_s=None),
+                slo(
+                    "api.sessions",
+                    windows=("during",),
+                    min_success=0.6,
+                    max_run=STORE_RUN,
+                    p99_ms=STORE_FAILOVER_P99_MS,
+                    recovery_s=None,
+                ),
                 # Restoring the zone brings back the old primary and a Sentinel with a stale view:
                 # at most 1 s of failed writes (10 requests at 10/s).
                 slo("api.sessions", windows=("after",), min_success=0.9, max_run=10, p99_ms=2500, recovery_s=8.0),
             ],
             duration_s=10.0,
             recovery_s=10.0,
-            verify_writes=True,
-            max_lost_writes=0,
-            max_write_gap_s=STORE_GAP_S,
+            **store_judged(),
         )
     )
 
@@ -137,6 +143,7 @@ __all__ = ["PATHS", "responsive"]
 
 
 @pytest.mark.destructive
+@pytest.mark.failover(name="slow-model-naive-cascade")
 def test_slow_dependency_cascades_without_protection(stack_factory: Any, runner_for: Any) -> None:
     """The outage story: with the naive profile the same +2 s cascades into every path,
     while the (static) status page keeps saying everything is operational."""

@@ -18,6 +18,8 @@ from failover_tests.library import WATCHED_TIERS, replica_loss
 
 @pytest.mark.destructive
 @pytest.mark.parametrize("fault", ["pause"])
-@pytest.mark.parametrize("tier", list(WATCHED_TIERS))
+@pytest.mark.parametrize(
+    "tier", [pytest.param(t, marks=pytest.mark.failover(name=f"pause-one-{t}"), id=t) for t in WATCHED_TIERS]
+)
 def test_replica_loss(scenario_runner: Any, tier: str, fault: str) -> None:
     scenario_runner.run(replica_loss(tier, fault))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -238,7 +239,18 @@ def stack(pytestconfig: pytest.Config, stackdrill_seed: int) -> Iterator[Any]:
         yield drill_stack
     finally:
         if not keep:
-            drill_stack.manager.down()
+            _teardown(drill_stack)
+
+
+def _teardown(drill_stack: Any) -> None:
+    """Take a session's stack down; a Ctrl-C during teardown skips it and says how to reap."""
+    try:
+        drill_stack.manager.down()
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            f"teardown of stack {drill_stack.name} skipped (interrupted); remove it with: stackdrill reap --remove\n"
+        )
+        raise
 
 
 @pytest.fixture(scope="session")
@@ -264,7 +276,7 @@ def stack_factory(stackdrill_seed: int) -> Iterator[Any]:
         yield make
     finally:
         for extra in made.values():
-            extra.manager.down()
+            _teardown(extra)
 
 
 @pytest.fixture

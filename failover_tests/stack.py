@@ -158,8 +158,25 @@ def provision(
             log.warning("reap: %s", line)
         stack.wait_steady()
         return stack
-    info = manager.up(topology, images.app_image(), progress)
+    try:
+        info = manager.up(topology, images.app_image(), progress)
+    except BaseException:
+        # A stack that failed (or was interrupted) half-way up has no owner to tear it down:
+        # nobody would get the DrillStack. Take it down here unless it was to be kept.
+        if not keep:
+            _down_quietly(manager)
+        raise
     return DrillStack(stack_name, info.outputs, topology, owner_pid=owner)
+
+
+def _down_quietly(manager: StackManager) -> None:
+    """Tear a half-built stack down; a second Ctrl-C leaves it to `stackdrill reap`."""
+    try:
+        manager.down()
+    except KeyboardInterrupt:
+        log.warning("teardown of %s skipped; remove it with: stackdrill reap --remove", manager.name)
+    except Exception as exc:  # noqa: BLE001 - the original error matters more
+        log.warning("teardown of half-built stack %s failed: %s; run: stackdrill reap --remove", manager.name, exc)
 
 
 def _owner_of(outputs: dict[str, Any]) -> int:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from failover_tests.presets import responsive, scenario, slo
+from failover_tests.presets import (
+    STORE_FAILOVER_P99_MS,
+    STORE_RUN,
+    responsive,
+    scenario,
+    slo,
+    store_failover_slos,
+    store_judged,
+)
 
 HUNG_REPLICA_P99_MS = 2000
 
@@ -67,4 +75,50 @@ def primary_restart() -> dict[str, Any]:
         duration_s=4.0,
         verify_writes=True,
         max_lost_writes=0,
+    )
+
+
+def datastore_failover() -> dict[str, Any]:
+    """Kill the Redis primary: writes back within 3 s, no acknowledged write lost."""
+    return scenario(
+        "datastore-failover",
+        "kill the current Redis primary (found through Sentinel); writes resume within 3 s of the "
+        "kill; every acknowledged write is read back and none may be lost",
+        {"name": "kill", "target": "role=primary"},
+        slos=store_failover_slos(),
+        duration_s=10.0,
+        **store_judged(),
+        status={"component": "store", "during": "degraded", "within_s": 10.0, "recover_within_s": 20.0},
+    )
+
+
+def primary_zone_loss() -> dict[str, Any]:
+    """Kill every container of the zone holding the Redis primary: the other zone carries the service."""
+    return scenario(
+        "primary-zone-loss",
+        "every container of the zone that holds the Redis primary (found through Sentinel when the "
+        "fault starts) killed at once: edge, web, api, model, LBs, the primary, a Sentinel; the other "
+        "zone and the witness Sentinel carry the service; writes resume within 3 s, none is lost, "
+        "and restoring the zone costs at most 1 s of failed writes",
+        {"name": "kill", "target": "zone=@primary"},
+        slos=[
+            # Restoring a zone starts 11 processes at once on our 2 cores: a few slow seconds.
+            slo("api.complete", min_success=0.95, max_run=5, p99_ms=2500, recovery_s=8.0),
+            slo("web.home", min_success=0.95, max_run=5, p99_ms=2500, recovery_s=8.0),
+            slo("api.sessions", windows=("before",)),
+            slo(
+                "api.sessions",
+                windows=("during",),
+                min_success=0.6,
+                max_run=STORE_RUN,
+                p99_ms=STORE_FAILOVER_P99_MS,
+                recovery_s=None,
+            ),
+            # Restoring the zone brings back the old primary and a Sentinel with a stale view:
+            # at most 1 s of failed writes (10 requests at 10/s).
+            slo("api.sessions", windows=("after",), min_success=0.9, max_run=10, p99_ms=2500, recovery_s=8.0),
+        ],
+        duration_s=10.0,
+        recovery_s=10.0,
+        **store_judged(),
     )

@@ -7,16 +7,12 @@ from typing import Any
 
 import pytest
 
-from failover_tests.library import slow_model
+from failover_tests.library import datastore_failover, primary_zone_loss, slow_model
 from failover_tests.presets import (
     PATHS,
-    STORE_FAILOVER_P99_MS,
-    STORE_RUN,
     responsive,
     scenario,
     slo,
-    store_failover_slos,
-    store_judged,
 )
 
 
@@ -61,18 +57,7 @@ def test_third_party_outage(scenario_runner: Any) -> None:
 @pytest.mark.failover(name="datastore-failover")
 def test_datastore_failover(scenario_runner: Any) -> None:
     """Kill the Redis primary: Sentinel promotes the replica and session writes resume within 3 s."""
-    scenario_runner.run(
-        scenario(
-            "datastore-failover",
-            "kill the current Redis primary (found through Sentinel); writes resume within 3 s of the "
-            "kill; every acknowledged write is read back and none may be lost",
-            {"name": "kill", "target": "role=primary"},
-            slos=store_failover_slos(),
-            duration_s=10.0,
-            **store_judged(),
-            status={"component": "store", "during": "degraded", "within_s": 10.0, "recover_within_s": 20.0},
-        )
-    )
+    scenario_runner.run(datastore_failover())
 
 
 @pytest.mark.destructive
@@ -107,36 +92,7 @@ def test_cpu_starvation(scenario_runner: Any) -> None:
 @pytest.mark.failover(name="primary-zone-loss")
 def test_zone_loss(scenario_runner: Any) -> None:
     """Kill every container of the zone holding the Redis primary: the service survives on the other."""
-    scenario_runner.run(
-        scenario(
-            "primary-zone-loss",
-            "every container of the zone that holds the Redis primary (found through Sentinel when the "
-            "fault starts) killed at once: edge, web, api, model, LBs, the primary, a Sentinel; the other "
-            "zone and the witness Sentinel carry the service; writes resume within 3 s, none is lost, "
-            "and restoring the zone costs at most 1 s of failed writes",
-            {"name": "kill", "target": "zone=@primary"},
-            slos=[
-                # Restoring a zone starts 11 processes at once on our 2 cores: a few slow seconds.
-                slo("api.complete", min_success=0.95, max_run=5, p99_ms=2500, recovery_s=8.0),
-                slo("web.home", min_success=0.95, max_run=5, p99_ms=2500, recovery_s=8.0),
-                slo("api.sessions", windows=("before",)),
-                slo(
-                    "api.sessions",
-                    windows=("during",),
-                    min_success=0.6,
-                    max_run=STORE_RUN,
-                    p99_ms=STORE_FAILOVER_P99_MS,
-                    recovery_s=None,
-                ),
-                # Restoring the zone brings back the old primary and a Sentinel with a stale view:
-                # at most 1 s of failed writes (10 requests at 10/s).
-                slo("api.sessions", windows=("after",), min_success=0.9, max_run=10, p99_ms=2500, recovery_s=8.0),
-            ],
-            duration_s=10.0,
-            recovery_s=10.0,
-            **store_judged(),
-        )
-    )
+    scenario_runner.run(primary_zone_loss())
 
 
 __all__ = ["PATHS", "responsive"]

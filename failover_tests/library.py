@@ -119,6 +119,6 @@ def primary_zone_loss() -> dict[str, Any]:
             slo("api.sessions", windows=("after",), min_success=0.9, max_run=10, p99_ms=2500, recovery_s=8.0),
         ],
         duration_s=10.0,
-        recovery_s=10.0,
+        recovery_s=14.0,
         **store_judged(),
     )

@@ -2,25 +2,32 @@
 
 Every replica group, every LB tier and the store primary gets a kill scenario with the
 normal SLOs, so a tier added to the topology is drilled without anyone writing a test.
-Groups with a single replica are single points of failure: their scenario is expected to fail.
+Groups with a single replica are single points of failure: their scenario runs with the
+same SLOs, and losing it is a failed verdict on the topology (`spof_message` says what the
+loss did), never a green "expected failure". `stackdrill spof` stays the static preview.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from failover_tests.presets import scenario, store_failover_slos, store_judged
+from failover_tests.slo import Verdict
 from infra.topology import Topology
+
+__all__ = ["STATUS", "WATCHED", "MatrixEntry", "entries", "spof_message"]
 
 
 @dataclass(frozen=True)
 class MatrixEntry:
-    """One generated scenario, and whether the topology should survive it."""
+    """One generated scenario, its victim, and whether the topology should survive losing it."""
 
     name: str
     scenario: dict[str, Any]
-    survivable: bool
+    survivable: bool  # False: a single point of failure, its loss is expected to hurt clients
+    victim: str  # the fault's target as the scenario names it (`api-0`, `role=primary`)
 
 
 # tier -> (LB tier and backend watching it, or None)
@@ -52,6 +59,7 @@ def entries(topo: Topology) -> list[MatrixEntry]:
                     **extra,
                 ),
                 survivable,
+                victim,
             )
         )
     out.append(
@@ -66,6 +74,28 @@ def entries(topo: Topology) -> list[MatrixEntry]:
                 **store_judged(),
             ),
             topo.store.replicas > 0 and topo.store.sentinels - 1 >= topo.store.quorum,
+            "role=primary",
         )
     )
     return out
+
+
+def spof_message(victim: str, verdict: Verdict) -> str:
+    """Why losing a single point of failure is a failed verdict: the worst path's share, then every failure.
+
+    `single point of failure: losing api-0 took api.complete to 0% during the fault`, naming
+    the path with the lowest success share in the fault window (`during`), followed by every
+    failed check, one per line. The share is rounded down to 0.1%, so it never looks better
+    than it was.
+    """
+    during = [s for s in verdict.stats if s.window == "during" and s.success_ratio is not None]
+    worst = min(during, key=lambda s: (s.success_ratio or 0.0, s.path), default=None)
+    if worst is not None and worst.success_ratio is not None and worst.success_ratio < 1.0:
+        share = math.floor(round(worst.success_ratio * 1000.0, 6)) / 10.0
+        head = f"single point of failure: losing {victim} took {worst.path} to {share:g}% during the fault"
+    else:
+        head = (
+            f"single point of failure: losing {victim} failed the drill, though every path kept 100% during the fault"
+        )
+    failures = verdict.failure_message()
+    return f"{head}\n{failures}" if failures else head

@@ -253,9 +253,13 @@ def _teardown(drill_stack: Any) -> None:
         raise
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def stack_factory(stackdrill_seed: int) -> Iterator[Any]:
-    """Bring up extra stacks by topology (name or path), once per session; all torn down at the end."""
+    """Bring up extra stacks by topology (name or path) for one test; torn down when it ends.
+
+    Per test on purpose: a second stack left running competes for the machine's cores with
+    every drill after it (seen here: the pause drills that followed the naive cascade failed).
+    """
     from failover_tests.stack import provision
     from infra import topology
 

@@ -85,7 +85,7 @@ def scenario(
     *,
     slos: list[dict[str, Any]] | None = None,
     duration_s: float = 6.0,
-    recovery_s: float = 5.0,
+    recovery_s: float = 8.0,
     steady_state_s: float = 2.0,
     rate_per_s: float = 10.0,
     paths: list[str] | None = None,

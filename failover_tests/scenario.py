@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from failover_tests import steady
+from failover_tests import status_truth, steady
 from failover_tests.faults import validate_params
 from failover_tests.report import ScenarioResult
 from failover_tests.slo import SLO, Check, Verdict, evaluate, windows_around
@@ -130,6 +130,8 @@ class Scenario(_Model):
     expect: Literal["pass", "fail"] = "pass"  # "fail": the drill must catch a failure (broken topology)
     verify_writes: bool = False
     max_lost_writes: int | None = Field(None, ge=0)
+    # Judge the status page against what clients saw (under- and over-reporting).
+    judge_status: bool = True
     # The longest stretch of failed session writes, in seconds, from the fault on (None: not judged).
     max_write_gap_s: float | None = Field(None, ge=0)
 
@@ -138,6 +140,13 @@ class Scenario(_Model):
         for s in self.slos:
             if s.path not in self.traffic.paths:
                 raise ValueError(f"SLO path '{s.path}' is not in traffic.paths ({', '.join(self.traffic.paths)})")
+            # `after` is judged once the recovery budget is spent: something must be left of it.
+            if s.max_recovery_s is not None and "after" in s.windows and s.max_recovery_s >= self.recovery_s:
+                raise ValueError(
+                    f"recovery_s {self.recovery_s:g} leaves nothing of the after window to judge for {s.path} "
+                    f"(max_recovery_s {s.max_recovery_s:g}); make recovery_s at least "
+                    f"{s.max_recovery_s + 3:g}"
+                )
         return self
 
 
@@ -198,47 +207,63 @@ class _StatusSampler(threading.Thread):
             self.stop_event.wait(self.interval_s)
 
 
-def _lb_check(stack: Any, exp: LBExpectation, targets: list[str]) -> tuple[list[Check], threading.Thread]:
-    """Watch the LBs during the fault: every target must be marked down within the budget."""
+def _lb_check(
+    stack: Any, exp: LBExpectation, targets: list[str], *, t0: float | None = None
+) -> tuple[list[Check], threading.Thread]:
+    """Watch every LB of the tier in parallel: each must mark every target down within the budget.
+
+    `t0` is the fault's start (`time.monotonic()`; default: now): each (LB, target) check
+    reports the seconds from it to that LB marking the target down, against `within_s`, so
+    the budget applies per LB and the watch ends by `t0 + within_s` however many LBs there are.
+    The checks are appended to the returned list once the returned thread has finished.
+    """
+    from failover_tests import lb_detection
+
+    origin_s = time.monotonic() if t0 is None else t0
     results: list[Check] = []
     lbs = stack.lbs(exp.lb)
 
     def watch() -> None:
-        for lb in lbs:
-            for server in targets:
-                try:
-                    took = stack.wait_lb(lb, exp.backend, server, up=False, timeout_s=exp.within_s)
-                    ok, seen = True, took
-                except Exception:  # noqa: BLE001 - reported as a failed check
-                    ok, seen = False, None
-                msg = (
-                    f"{lb}: {exp.backend}/{server} marked down after {seen:.1f} s"
-                    if ok and seen is not None
-                    else f"{lb}: {exp.backend}/{server} not marked down within {exp.within_s:.1f} s"
-                )
-                results.append(Check("lb_down", exp.lb, "during", 0.0, 0.0, seen, exp.within_s, ok, msg))
+        seen = lb_detection.watch(stack, lbs, exp.backend, targets, up=False, origin_s=origin_s, budget_s=exp.within_s)
+        for tr in seen:
+            where = f"{tr.lb}: {exp.backend}/{tr.server}"
+            ok = tr.after_s is not None and tr.after_s <= exp.within_s
+            if tr.after_s is None:
+                msg = f"{where} not marked down within {exp.within_s:.1f} s (last seen: {tr.last_seen})"
+            elif ok:
+                msg = f"{where} marked down after {tr.after_s:.1f} s"
+            else:
+                msg = f"{where} marked down after {tr.after_s:.2f} s > {exp.within_s:.2f} s"
+            results.append(Check("lb_down", exp.lb, "during", 0.0, 0.0, tr.after_s, exp.within_s, ok, msg))
 
-    thread = threading.Thread(target=watch, daemon=True)
+    thread = threading.Thread(target=watch, daemon=True, name=f"lb-check-{exp.lb}")
     thread.start()
     return results, thread
 
 
-def _lb_rejoin(stack: Any, exp: LBExpectation, targets: list[str]) -> list[Check]:
-    """After revert every target must be back in rotation on every LB of the tier."""
+def _lb_rejoin(stack: Any, exp: LBExpectation, targets: list[str], *, t0: float | None = None) -> list[Check]:
+    """After the revert every target must be back in rotation on every LB of the tier (watched in parallel).
+
+    `t0` is the revert (`time.monotonic()`; default: now); each (LB, target) check reports the
+    seconds from it to that LB routing to the target again, against `rejoin_within_s`.
+    """
+    from failover_tests import lb_detection
+
+    origin_s = time.monotonic() if t0 is None else t0
+    seen = lb_detection.watch(
+        stack, stack.lbs(exp.lb), exp.backend, targets, up=True, origin_s=origin_s, budget_s=exp.rejoin_within_s
+    )
     checks = []
-    for lb in stack.lbs(exp.lb):
-        for server in targets:
-            try:
-                took: float | None = stack.wait_lb(lb, exp.backend, server, up=True, timeout_s=exp.rejoin_within_s)
-            except Exception:  # noqa: BLE001 - reported as a failed check
-                took = None
-            ok = took is not None
-            msg = (
-                f"{lb}: {exp.backend}/{server} back up {took:.1f} s after revert"
-                if took is not None
-                else f"{lb}: {exp.backend}/{server} not back up within {exp.rejoin_within_s:.0f} s of revert"
-            )
-            checks.append(Check("lb_rejoin", exp.lb, "after", 0.0, 0.0, took, exp.rejoin_within_s, ok, msg))
+    for tr in seen:
+        where = f"{tr.lb}: {exp.backend}/{tr.server}"
+        ok = tr.after_s is not None and tr.after_s <= exp.rejoin_within_s
+        if tr.after_s is None:
+            msg = f"{where} not back up within {exp.rejoin_within_s:g} s of revert (last seen: {tr.last_seen})"
+        elif ok:
+            msg = f"{where} back up {tr.after_s:.1f} s after revert"
+        else:
+            msg = f"{where} back up {tr.after_s:.2f} s > {exp.rejoin_within_s:.2f} s after revert"
+        checks.append(Check("lb_rejoin", exp.lb, "after", 0.0, 0.0, tr.after_s, exp.rejoin_within_s, ok, msg))
     return checks
 
 
@@ -407,7 +432,8 @@ def run(
                 with fault:
                     if scenario.lb_marks_down and fault.targets:
                         names = [t.name for t in fault.targets]
-                        extra, lb_thread = _lb_check(stack, scenario.lb_marks_down, names)
+                        origin = probe.origin_monotonic_s or time.monotonic()
+                        extra, lb_thread = _lb_check(stack, scenario.lb_marks_down, names, t0=origin + fault_start)
                     _sleep_until(probe, fault_start + scenario.duration_s)
                     fault_end = probe.now_s()
                     probe.mark(f"revert {label}")
@@ -425,7 +451,9 @@ def run(
         if lb_thread:
             lb_thread.join(timeout=scenario.lb_marks_down.within_s + 5 if scenario.lb_marks_down else 5)
             if scenario.lb_marks_down and fault and not error:
-                extra += _lb_rejoin(stack, scenario.lb_marks_down, [t.name for t in fault.targets])
+                origin = probe.origin_monotonic_s or time.monotonic()
+                targets = [t.name for t in fault.targets]
+                extra += _lb_rejoin(stack, scenario.lb_marks_down, targets, t0=origin + fault_end)
         probe.join()
     sampler.stop_event.set()
     sampler.join(timeout=5)
@@ -452,6 +480,18 @@ def run(
         extra.append(_write_gap_check(records, scenario.max_write_gap_s, fault_start, end_s))
     if scenario.status:
         extra += _status_checks(scenario.status, sampler.samples, fault_start, fault_end, end_s)
+    if scenario.judge_status and sampler.samples:
+        topo = getattr(stack, "topology", None)
+        poll_s = float(topo.status.poll_interval_s) if topo is not None else 1.0
+        truth = status_truth.judge_status(
+            records,
+            sampler.samples,
+            poll_interval_s=poll_s,
+            fault_start_s=fault_start,
+            fault_end_s=max(fault_start, fault_end),
+            run_end_s=max(end_s, fault_end),
+        )
+        extra += truth.checks
     if extra:
         verdict = Verdict(verdict.fault_label, verdict.checks + tuple(extra), verdict.stats)
     return ScenarioResult(

@@ -3,6 +3,7 @@ the scenario runner, and the report collector."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -13,9 +14,10 @@ from failover_tests import scenario as scenario_mod
 from failover_tests.faults import Fault
 from failover_tests.outcomes import OutcomeLog
 from failover_tests.report import ScenarioResult, write_report
+from failover_tests.slo import Check, Verdict
 from failover_tests.traffic import Probe
 from infra import outputs as O
-from infra.errors import ScenarioError, StackdrillError
+from infra.errors import ScenarioError, SLOViolation, StackdrillError
 
 log = logging.getLogger(__name__)
 
@@ -139,15 +141,76 @@ class ScenarioRunner:
         t0 = time.monotonic()
         result = scenario_mod.run(self.stack, sc, action=action)
         log.info("scenario %s: %s in %.1f s", sc.name, result.status, time.monotonic() - t0)
+        not_caught: str | None = None
+        if check and sc.expect == "fail" and result.error is None and result.verdict is not None:
+            not_caught = expected_failure_not_caught(result)
+            if not_caught is not None:
+                # The report must not call it "caught" because some check failed.
+                result = _with_failed_expectation(result, not_caught)
         self.collector.add(result)
         if result.error:
             raise StackdrillError(f"{sc.name}: {result.error}")
         if check and result.verdict is not None:
-            if sc.expect == "fail":
-                if result.verdict.passed:
-                    raise AssertionError(
-                        f"{sc.name}: expected the drill to catch a failure ({result.fault_label}), but every SLO held"
-                    )
-            else:
+            if not_caught is not None:
+                raise SLOViolation(f"{sc.name}: {not_caught}")
+            if sc.expect != "fail":
                 result.verdict.raise_if_failed()
         return result
+
+
+# Checks whose damage the fault did although they are measured after it: an acknowledged
+# write that the store lost is a failure the clients saw (their data is gone).
+FAULT_DAMAGE_CHECKS = frozenset({"lost_writes"})
+
+
+def expected_failure_not_caught(result: ScenarioResult) -> str | None:
+    """Why an `expect: fail` scenario did not catch its failure; None when it did.
+
+    Caught means: every check of the `before` window passed (the stack was fine until the
+    fault), and a client SLO, a check on one of the probe's traffic paths (not an LB or
+    status-page check), failed in the fault window (`during`), or the fault lost
+    acknowledged writes. Anything else would blame the topology for a cold start, or for
+    what no client saw.
+    """
+    verdict = result.verdict
+    assert verdict is not None
+    label = result.fault_label or result.name
+    during = next((w for w in result.windows if w.name == "during"), None)
+    where = during.describe(label) if during is not None else f"during {label}"
+    before = [c for c in verdict.failures if c.window == "before"]
+    if before:
+        return (
+            f"expected failure not caught: the before window already failed, so {label} cannot be blamed: "
+            + "; ".join(c.message for c in before)
+        )
+    paths = set(result.path_names)
+    caught = [
+        c for c in verdict.failures if c.path in paths and (c.window == "during" or c.name in FAULT_DAMAGE_CHECKS)
+    ]
+    if caught:
+        return None
+    if verdict.passed:
+        return f"expected failure not caught: every check held, no client SLO failed {where}"
+    return f"expected failure not caught: no client SLO failed {where}; failed instead: " + "; ".join(
+        c.message for c in verdict.failures
+    )
+
+
+def _with_failed_expectation(result: ScenarioResult, message: str) -> ScenarioResult:
+    """The result judged as a plain failure, with the missed expectation as one more failed check."""
+    verdict = result.verdict
+    assert verdict is not None
+    during = next((w for w in result.windows if w.name == "during"), None)
+    missed = Check(
+        name="expected_failure",
+        path=result.name,
+        window="during",
+        window_start_s=during.start_s if during is not None else 0.0,
+        window_end_s=during.end_s if during is not None else 0.0,
+        observed=None,
+        limit=None,
+        passed=False,
+        message=message,
+    )
+    judged = Verdict(verdict.fault_label, verdict.checks + (missed,), verdict.stats)
+    return dataclasses.replace(result, verdict=judged, expect_failure=False)

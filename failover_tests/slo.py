@@ -29,6 +29,11 @@ Checks and their rules (a value exactly equal to its limit passes):
   time = recovery point - fault end. When the last request of R is bad, recovery never
   came (``None``) and the check fails. Recovery is checked once per SLO, against the
   window that starts at the fault's end (normally ``after``), whatever the SLO's windows.
+
+The ``after`` window of an SLO with a recovery budget is judged from the end of that budget
+on: the recovery check owns the transition (a circuit breaker still open, a replica rejoining),
+and the other checks ask that the path then stays within its SLO. Without a budget the whole
+window is judged.
 """
 
 from __future__ import annotations
@@ -331,6 +336,9 @@ def evaluate(
         for name in slo.window_names:
             window = by_name[name]
             strict = not slo.allow_fallback or _after_fault(window, fault_end_s)
+            if slo.max_recovery_s is not None and fault_end_s is not None and _after_fault(window, fault_end_s):
+                start = min(window.end_s, max(window.start_s, fault_end_s + slo.max_recovery_s))
+                window = Window(window.name, start, window.end_s)
             key = (slo.path, name, strict)
             if key not in stats:
                 stats[key] = summarize(records, slo.path, window, fallback_is_failure=strict)

@@ -8,9 +8,13 @@ kept as a `Record` whose latency is measured from its *scheduled* start.
 Endpoint failover models a population of clients that resolve one name to several edge
 load balancers, as a client with several DNS records would: request ``k`` starts at
 endpoint ``k mod len(endpoints)`` (round robin, so every edge carries traffic and a fault on
-any of them is visible) and, on a connection-level error (refused, reset, connect timeout),
-tries the next endpoint while its budget lasts, each endpoint at most once. An HTTP answer,
-5xx included, is never retried on another endpoint: that is the load balancer's job.
+any of them is visible) and, only when the connection could not be made (refused, reset
+while connecting, connect timeout), so that nothing was sent, tries the next endpoint while
+its budget lasts, each endpoint at most once. A request that was sent and then lost (the
+connection reset or closed after sending, no answer within the budget) is a failure, and an
+HTTP answer, 5xx included, is never retried on another endpoint: that is the load
+balancer's job. A request that needed more than one endpoint keeps ``attempts > 1`` and is
+counted per window (``WindowStats.retried_count``).
 
 The probe runs in its own thread with its own event loop, so test code can start it, apply
 faults, mark them (`Probe.mark`) on the probe's clock, and stop or join it. It is bounded:
@@ -77,13 +81,12 @@ FALLBACK_STATES = frozenset({"fallback", "degraded"})
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 # Errors after which a client with several DNS records would try the next address: the
-# connection was refused, reset, timed out while connecting, or closed before an answer.
-_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+# connection was never made (refused, reset or timed out while connecting), so the request
+# was not sent. aiohttp raises these two only from its connector, before writing anything;
+# a reset or disconnect after the request was written is another error and is not retried.
+_CONNECT_ERRORS: tuple[type[BaseException], ...] = (
     aiohttp.ClientConnectorError,
     aiohttp.ConnectionTimeoutError,
-    aiohttp.ServerDisconnectedError,
-    aiohttp.ClientOSError,
-    ConnectionError,
 )
 _START_LEAD_S = 0.02  # first request is scheduled this long after the loop is ready
 _JOIN_GRACE_S = 1.0  # extra wait for in-flight requests beyond their own budget
@@ -286,6 +289,7 @@ class WindowStats:
     statuses: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     real_count: int = 0
     fallback_is_failure: bool = False
+    retried_count: int = 0  # requests sent to a second edge after a connect error (attempts > 1)
 
     @property
     def fallback_share(self) -> float | None:
@@ -312,6 +316,7 @@ class WindowStats:
             "fallback_count": self.fallback_count,
             "fallback_share": self.fallback_share,
             "fallback_is_failure": self.fallback_is_failure,
+            "retried_count": self.retried_count,
             "statuses": dict(self.statuses),
         }
 
@@ -331,6 +336,7 @@ def summarize(
     longest failure run follows scheduled order, not completion order. Fallback answers
     (ok, flagged as fallback) are counted apart from real answers; with `fallback_is_failure`
     they also count as failures. A failed request is a failure, never a fallback answer.
+    Requests that failed over to another edge after a connect error are `retried_count`.
     """
     selected = [r for r in records if r.path == path]
     if window is not None:
@@ -347,8 +353,10 @@ def summarize(
     run = longest = 0
     replicas: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
-    fallback_count = real_count = 0
+    fallback_count = real_count = retried_count = 0
     for rec in selected:
+        if rec.attempts > 1:
+            retried_count += 1
         hist.record_value(_to_us(rec.latency_ms))
         good = rec.ok and not (fallback_is_failure and rec.fallback)
         if good:
@@ -400,6 +408,7 @@ def summarize(
         statuses=MappingProxyType(dict(sorted(statuses.items()))),
         real_count=real_count,
         fallback_is_failure=fallback_is_failure,
+        retried_count=retried_count,
     )
 
 
@@ -722,6 +731,12 @@ class Probe:
             headers={"User-Agent": "stackdrill-probe"},
             auto_decompress=False,
         )
+        # aiohttp silently resends an idempotent request (GET, PUT) once on a new connection
+        # when the first was reset or closed after sending (RFC 9112 9.3.1.1). A probe must
+        # see that loss, not hide it behind an uncounted retry on the same edge. There is no
+        # public switch; aiohttp's own test client turns it off the same way, and
+        # test_a_request_sent_and_then_lost_is_a_failure_not_retried guards it.
+        session._retry_connection = False
         self._session = session
         try:
             setup_base = await self._run_setup(loop)
@@ -858,7 +873,7 @@ class Probe:
         *,
         measure_lag: bool = False,
     ) -> None:
-        """Send one request with endpoint failover inside its budget, and record it."""
+        """Send one request, on the next endpoint only if it could not connect, and record it."""
         loop = asyncio.get_running_loop()
         lag_s = loop.time() - due
         if measure_lag:
@@ -877,7 +892,7 @@ class Probe:
         endpoint: str | None = None
         fallback = False
         attempts = 0
-        connect_failed = False
+        connect_failures = 0
         try:
             async with asyncio.timeout_at(due + spec.timeout_s):
                 for i in range(n_endpoints):
@@ -896,21 +911,25 @@ class Probe:
                             status = resp.status
                             replica = resp.headers.get(SERVED_BY_HEADER)
                             state = resp.headers.get(API_STATE_HEADER)
-                    except _CONNECTION_ERRORS as exc:
+                    except _CONNECT_ERRORS as exc:
+                        # Nothing was sent: a client with another address tries that one.
                         error = _describe(exc)
-                        connect_failed = True
+                        connect_failures += 1
                         continue
                     error = None
-                    connect_failed = False
                     fallback = (state is not None and state.lower() in FALLBACK_STATES) or (
                         _body_says_fallback(payload)
                     )
                     break
         except TimeoutError:
             error = f"timeout: no answer within the {spec.timeout_s:g} s budget" + (
-                f" ({attempts} attempts; last: {error})" if error else ""
+                f" ({attempts} attempts; {connect_failures} could not connect, last: {error})"
+                if connect_failures and error
+                else ""
             )
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, OSError) as exc:
+            # Sent, then lost (reset, closed before an answer, bad payload): a failure the
+            # client saw, never retried elsewhere, since the edge may have acted on it.
             error = _describe(exc)
         except asyncio.CancelledError:
             error = "cancelled: the probe stopped before an answer"
@@ -918,7 +937,7 @@ class Probe:
         finally:
             if error is not None:
                 status = 0
-                if connect_failed and attempts == n_endpoints > 1:
+                if connect_failures == n_endpoints > 1:
                     error = f"{error} (all {n_endpoints} endpoints failed)"
             elapsed_s = loop.time() - due
             sink.append(

@@ -230,7 +230,10 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
     components = {
         "web": [f"http://{n}:{port}/healthz" for n in web_names],
         "api": [f"http://{n}:{port}/healthz" for n in api_names],
-        "model": [f"http://{n}:{port}/healthz" for n in model_names],
+        # The replicas themselves, and the model as the API reaches it (through its LB and the
+        # api->model edge): a slow or cut-off model edge is a model problem clients feel.
+        "model": [f"http://{n}:{port}/healthz" for n in model_names]
+        + [f"http://{ctx.alias(O.TIER_API_LB)}:{port}/readyz#model"],
         "edge": [f"http://{c[O.C_NAME]}:{port}/lb-health" for c in edge.containers],
         # Dependencies as the API sees them, asked through the internal API LB (so the loss of
         # one API replica is not reported as a store or integration problem).

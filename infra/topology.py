@@ -73,7 +73,9 @@ class Resilience(_Model):
     web_api_timeout_ms: int = Field(800, gt=0)
     retry_attempts: int = Field(2, ge=1, le=5)
     breaker_failures: int = Field(5, ge=1)
-    breaker_reset_s: float = Field(5.0, gt=0)
+    # How long an open breaker waits before it lets one call through: the fallback period after
+    # a dependency recovers. 2 s: one probe call per 2 s per replica while the dependency is down.
+    breaker_reset_s: float = Field(2.0, gt=0)
     bulkhead_model: int = Field(16, ge=1)
     bulkhead_store: int = Field(32, ge=1)
     naive_workers: int = Field(4, ge=1)

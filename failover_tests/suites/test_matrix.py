@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from failover_tests.matrix import entries
+from failover_tests.matrix import entries, spof_message
 from infra import topology
+from infra.errors import SLOViolation
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -21,8 +22,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.mark.destructive
 def test_lose_one(scenario_runner: Any, entry: Any) -> None:
+    """Lose one of each: a single point of failure is judged like any replica, so losing it is FAILED."""
     result = scenario_runner.run(entry.scenario, check=entry.survivable)
-    if not entry.survivable:
-        assert result.verdict is not None and not result.verdict.passed, (
-            f"{entry.name}: a single point of failure was lost and no SLO noticed"
-        )
+    verdict = result.verdict
+    if not entry.survivable and verdict is not None and not verdict.passed:
+        raise SLOViolation(spof_message(", ".join(result.targets) or entry.victim, verdict))

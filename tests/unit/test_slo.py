@@ -265,7 +265,11 @@ def test_recovery_that_never_comes() -> None:
     records = steady("web.home", 0.0, 30.0, bad=[t / 10 for t in range(120, 300)])
     assert recovery_time_s(records, "web.home", 22.0) is None
     verdict = evaluate(records, [SLO("web.home", "after", max_recovery_s=60)], WINDOWS, FAULT)
-    assert only_failures(verdict) == ["web.home: no recovery after kill(api-2) [22.0 s..30.0 s]"]
+    # A 60 s budget leaves nothing of the 8 s `after` window to judge once recovery is over.
+    assert only_failures(verdict) == [
+        "web.home: no requests after kill(api-2) [30.0 s..30.0 s]",
+        "web.home: no recovery after kill(api-2) [22.0 s..30.0 s]",
+    ]
 
 
 def test_recovery_with_no_requests_after_the_fault() -> None:
@@ -401,7 +405,27 @@ def test_only_fallback_answers_after_the_fault_is_no_recovery() -> None:
     records = answers(22.0, 20, fallbacks=20)
     assert recovery_time_s(records, "api.complete", 22.0) is None
     verdict = evaluate(records, [SLO("api.complete", "after", max_recovery_s=5.0)], WINDOWS, FAULT)
-    assert only_failures(verdict) == ["api.complete: no recovery after kill(api-2) [22.0 s..30.0 s]"]
+    assert only_failures(verdict) == [
+        "api.complete: no requests after kill(api-2) [27.0 s..30.0 s]",
+        "api.complete: no recovery after kill(api-2) [22.0 s..30.0 s]",
+    ]
+
+
+def test_after_window_is_judged_from_the_end_of_the_recovery_budget() -> None:
+    # A breaker still open for 2 s after the revert: 20 fallbacks, then real answers.
+    records = answers(22.0, 80, fallbacks=20)
+    slo = SLO("api.complete", "after", min_success=0.99, max_recovery_s=3.0)
+    verdict = evaluate(records, [slo], WINDOWS, FAULT)
+    assert only_failures(verdict) == []
+    success = next(c for c in verdict.checks if c.name == "success")
+    assert (success.window_start_s, success.window_end_s, success.observed) == (25.0, 30.0, 1.0)
+    # A budget shorter than the transition fails recovery, and the window from 23 s sees fallbacks.
+    short = evaluate(records, [SLO("api.complete", "after", min_success=0.99, max_recovery_s=1.0)], WINDOWS, FAULT)
+    assert only_failures(short) == [
+        "api.complete: success 85.7% < 99.0% (10 fallback answers counted as failures) after kill(api-2) "
+        "[23.0 s..30.0 s]",
+        "api.complete: recovery 2.0 s > 1.0 s after kill(api-2) [22.0 s..30.0 s]",
+    ]
 
 
 # -- boundary values ---------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -140,6 +141,64 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
+class DroppingServer:
+    """Accepts a connection, reads one whole request, then drops it without an answer.
+
+    The request reached the server, so a client must count it as lost, not try another
+    edge with it. With `reset`, the drop is a TCP reset (SO_LINGER 0) instead of a close.
+    """
+
+    def __init__(self, *, reset: bool = False) -> None:
+        self.reset = reset
+        self.requests_read = 0
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.05)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+
+    def start(self) -> DroppingServer:
+        """Serve until close()."""
+        self._thread.start()
+        return self
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _addr = self._sock.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(2.0)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                if b"\r\n\r\n" in data:
+                    self.requests_read += 1
+                if self.reset:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    def close(self) -> None:
+        """Stop serving and close the listening socket."""
+        self._stop.set()
+        self._thread.join(5.0)
+        self._sock.close()
+
+
+@pytest.fixture
+def dropping_server(request: pytest.FixtureRequest) -> Iterator[DroppingServer]:
+    srv = DroppingServer(reset=getattr(request, "param", False)).start()
+    yield srv
+    srv.close()
+
+
 def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
     """Poll until predicate() is true, or fail naming what was awaited."""
     deadline = time.monotonic() + timeout_s
@@ -246,6 +305,51 @@ def test_failover_to_the_second_endpoint_when_the_first_refuses(server: FakeServ
     # Requests rotate their first endpoint: those that started at the closed port used 2.
     assert sorted({r.attempts for r in records}) == [1, 2]
     assert sum(r.attempts == 2 for r in records) == 10
+    stats = summarize(records, "web.home")
+    assert (stats.count, stats.ok_count, stats.retried_count) == (20, 20, 10)
+    assert stats.to_dict()["retried_count"] == 10
+
+
+def test_a_refused_connection_is_retried_on_the_other_edge(server: FakeServer) -> None:
+    dead = closed_port_url()
+    spec = PathSpec("web.home", "GET", "/")
+    records = Probe([dead, server.url], [spec], rate_per_s=10, duration_s=0.1).run()
+
+    (first,) = records  # request 0 starts at endpoint 0: the closed port
+    assert (first.ok, first.status, first.attempts, first.error) == (True, 200, 2, None)
+    assert (first.endpoint, first.replica) == (server.url, "api-1")
+    assert len(server.arrivals) == 1
+
+
+@pytest.mark.parametrize("dropping_server", [False, True], ids=["closed", "reset"], indirect=True)
+def test_a_request_sent_and_then_lost_is_a_failure_not_retried(
+    dropping_server: DroppingServer, server: FakeServer
+) -> None:
+    spec = PathSpec("web.home", "GET", "/")
+    records = Probe([dropping_server.url, server.url], [spec], rate_per_s=10, duration_s=0.1).run()
+
+    (lost,) = records  # request 0 starts at endpoint 0: the server that drops it
+    assert (lost.ok, lost.status, lost.attempts, lost.replica) == (False, 0, 1, None)
+    assert lost.endpoint == dropping_server.url
+    assert lost.error is not None and not lost.error.startswith("timeout"), lost.error
+    assert "endpoints failed" not in lost.error
+    # The request reached the first edge and never the second.
+    assert dropping_server.requests_read == 1
+    assert server.arrivals == []
+    assert summarize(records, "web.home").retried_count == 0
+
+
+def test_lost_requests_count_as_failures_on_a_rotating_probe(
+    dropping_server: DroppingServer, server: FakeServer
+) -> None:
+    spec = PathSpec("web.home", "GET", "/")
+    records = Probe([dropping_server.url, server.url], [spec], rate_per_s=40, duration_s=0.5).run()
+
+    stats = summarize(records, "web.home")
+    assert (stats.count, stats.ok_count, stats.retried_count) == (20, 10, 0)
+    assert all(r.attempts == 1 for r in records)
+    assert {r.endpoint for r in records if not r.ok} == {dropping_server.url}
+    assert len(server.arrivals) == 10 and dropping_server.requests_read == 10
 
 
 def test_http_5xx_is_recorded_not_retried_on_the_other_endpoint(

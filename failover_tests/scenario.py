@@ -32,6 +32,8 @@ PATHS = {p.name: p for p in default_paths()}
 IN_FLIGHT_S = 1.0
 # How long the steady-state gate waits for the stack to converge, before and after a scenario.
 STEADY_TIMEOUT_S = 60.0
+# The longest an action scenario (rolling restart, Pulumi update) may take.
+ACTION_BUDGET_S = 600.0
 WINDOWS: tuple[Literal["before", "during", "after"], ...] = ("before", "during", "after")
 
 
@@ -413,6 +415,10 @@ def run(
     steady.wait_steady(stack, timeout_s=STEADY_TIMEOUT_S, when="before the scenario")
     _warm_up(stack, specs)
     total_s = scenario.steady_state_s + scenario.duration_s + scenario.recovery_s
+    if action is not None:
+        # An action takes as long as it takes (a rolling restart of N replicas): the probe runs
+        # until recovery_s after it ends, so the `after` window never comes out empty.
+        total_s = scenario.steady_state_s + ACTION_BUDGET_S + scenario.recovery_s
     probe = stack.probe(rate_per_s=scenario.traffic.rate_per_s, duration_s=total_s, paths=specs, name=scenario.name)
     fault = stack.fault(scenario.fault.name, scenario.fault.target, scenario.fault.params) if scenario.fault else None
     label = fault.label if fault else (scenario.name if action else "baseline")
@@ -441,6 +447,9 @@ def run(
                 action(probe)
                 fault_end = probe.now_s()
                 probe.mark(f"end {label}")
+                _sleep_until(probe, fault_end + scenario.recovery_s)
+                total_s = fault_end + scenario.recovery_s
+                probe.stop()
             else:
                 _sleep_until(probe, fault_start + scenario.duration_s)
                 fault_end = probe.now_s()
@@ -471,6 +480,11 @@ def run(
     # before the fault (by IN_FLIGHT_S), so "before" judges only requests the fault cannot touch.
     windows = windows_around(max(0.0, fault_start - min(IN_FLIGHT_S, fault_start / 2)), fault_end, end_s)
     verdict = evaluate(records, [s.to_slo() for s in scenario.slos], windows, label, fault_end_s=fault_end)
+    empty = [c.message for c in verdict.checks if c.name == "requests" and not c.passed]
+    if empty and error is None:
+        # Requests are scheduled whatever the stack does: an empty window is the kit's timing,
+        # never a verdict on the topology.
+        error = f"ScenarioError: a window held no requests, the drill is too short: {'; '.join(empty)}"
     if scenario.verify_writes:
         writes = next((p for p in specs if p.name == "api.sessions"), None)
         if writes is None:

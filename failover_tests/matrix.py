@@ -13,7 +13,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from failover_tests.presets import scenario, store_failover_slos, store_judged
+from failover_tests.presets import (
+    EDGE_LOSS_DURING_MIN_SUCCESS,
+    responsive,
+    scenario,
+    store_failover_slos,
+    store_judged,
+)
 from failover_tests.slo import Verdict
 from infra.topology import Topology
 
@@ -49,6 +55,8 @@ def entries(topo: Topology) -> list[MatrixEntry]:
         if tier in STATUS:
             extra["status"] = {"component": STATUS[tier], "during": "degraded", "within_s": 10.0}
         survivable = n > 1 or (tier == "integration" and topo.api.resilience.profile == "protected")
+        if tier == "edge":
+            extra["slos"] = responsive(during_min_success=EDGE_LOSS_DURING_MIN_SUCCESS)
         out.append(
             MatrixEntry(
                 f"lose-one-{tier}",

@@ -10,6 +10,11 @@ WEB_P99_MS = 1800
 PATHS = ["api.complete", "api.sessions", "web.home"]
 # One failed request in 50 while a replica is lost; on 2 shared cores a cold restart costs one.
 DURING_MIN_SUCCESS = 0.98
+# Losing an edge LB loses what was in flight on it: the probe, like a client with two DNS
+# records, retries on the other edge only when it cannot connect, so requests written to the
+# dying edge fail. Measured here at 10 req/s per path: 1-2 failures per path (97.1%) in a 7 s
+# window, none once the dead edge refuses connections. 95% allows 3 of 70.
+EDGE_LOSS_DURING_MIN_SUCCESS = 0.95
 # The store's promise on the default topology: writes back within 3 s of losing the primary, and
 # no acknowledged write lost. At 10 writes/s, 3 s of failures is 30 requests; the write-gap check
 # judges the same in seconds, whatever the rate.
@@ -68,12 +73,14 @@ def store_judged() -> dict[str, Any]:
     return {"verify_writes": True, "max_lost_writes": 0, "max_write_gap_s": STORE_GAP_S}
 
 
-def responsive(paths: list[str] | None = None, **overrides: Any) -> list[dict[str, Any]]:
+def responsive(
+    paths: list[str] | None = None, *, during_min_success: float = DURING_MIN_SUCCESS, **overrides: Any
+) -> list[dict[str, Any]]:
     """Every path within its normal SLO: 99% before and after the fault, 98% during it."""
     out = []
     for p in paths or PATHS:
         out.append(slo(p, windows=("before", "after"), **overrides))
-        during = {"min_success": DURING_MIN_SUCCESS, **overrides, "recovery_s": None}
+        during = {"min_success": during_min_success, **overrides, "recovery_s": None}
         out.append(slo(p, windows=("during",), **during))
     return out
 

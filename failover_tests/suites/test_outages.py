@@ -9,6 +9,7 @@ import pytest
 
 from failover_tests.library import datastore_failover, primary_zone_loss, slow_model
 from failover_tests.presets import (
+    EDGE_LOSS_DURING_MIN_SUCCESS,
     PATHS,
     responsive,
     scenario,
@@ -25,6 +26,7 @@ def test_edge_lb_loss(scenario_runner: Any) -> None:
             "edge-lb-loss",
             "kill edge-0; clients fail over to edge-1 as a client with two DNS records would",
             {"name": "kill", "target": "edge-0"},
+            slos=responsive(during_min_success=EDGE_LOSS_DURING_MIN_SUCCESS),
             status={"component": "edge", "during": "degraded", "within_s": 10.0},
         )
     )

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import pytest
 
-from bench.proxy_overhead import TargetFigures, overhead, split_by_target, target_figures
 from failover_tests.traffic import Record
+
+# bench/ holds scripts, not a package: load the benchmark module from its file.
+_PATH = Path(__file__).resolve().parents[2] / "bench" / "proxy_overhead.py"
+_SPEC = importlib.util.spec_from_file_location("proxy_overhead", _PATH)
+assert _SPEC is not None and _SPEC.loader is not None
+proxy_overhead = importlib.util.module_from_spec(_SPEC)
+sys.modules["proxy_overhead"] = proxy_overhead
+_SPEC.loader.exec_module(proxy_overhead)
+TargetFigures = proxy_overhead.TargetFigures
+overhead = proxy_overhead.overhead
+split_by_target = proxy_overhead.split_by_target
+target_figures = proxy_overhead.target_figures
 
 DIRECT_URL = "http://127.0.0.1:1001"
 PROXY_URL = "http://127.0.0.1:1002"

@@ -24,9 +24,13 @@ WATCHED_TIERS = {
 }
 
 
-def replica_loss(tier: str, fault: str, replica: int = 1) -> dict[str, Any]:
+def replica_loss(tier: str, fault: str, replica: int | None = None) -> dict[str, Any]:
     """Kill or pause one replica: paths within SLO, LB marks it down, status degraded, rejoins."""
     lb, backend, component = WATCHED_TIERS[tier]
+    # By default one replica chosen at random (seeded, reported), so the drill applies to any
+    # topology: with a single replica it hits that one and judges the single point of failure.
+    target = f"{tier}:random" if replica is None else f"{tier}-{replica}"
+    victim = f"one {tier} replica (chosen at random)" if replica is None else target
     extra: dict[str, Any] = {}
     if fault == "pause":
         # A hung replica costs the requests already sent to it one LB server timeout (1 s) before
@@ -34,8 +38,8 @@ def replica_loss(tier: str, fault: str, replica: int = 1) -> dict[str, Any]:
         extra["slos"] = responsive(p99_ms=HUNG_REPLICA_P99_MS)
     return scenario(
         f"{fault}-one-{tier}",
-        f"{fault} {tier}-{replica} while traffic flows; the LB routes around it and takes it back after revert",
-        {"name": fault, "target": f"{tier}-{replica}"},
+        f"{fault} {victim} while traffic flows; the LB routes around it and takes it back after revert",
+        {"name": fault, "target": target},
         lb_marks_down={"lb": lb, "backend": backend, "within_s": 3.0},
         status={"component": component, "during": "degraded", "within_s": 10.0},
         **extra,

@@ -65,12 +65,13 @@ def test_datastore_failover(scenario_runner: Any) -> None:
 @pytest.mark.destructive
 @pytest.mark.failover(name="partition-api")
 def test_partition(scenario_runner: Any) -> None:
-    """Disconnect api-2 from the backend network: the LB routes around it."""
+    """Disconnect one API replica from the backend network: the LB routes around it."""
     scenario_runner.run(
         scenario(
             "partition-api",
-            "disconnect api-2 from the back network; the LBs mark it down and route around it",
-            {"name": "partition", "target": "api-2", "params": {"network": "back"}},
+            "disconnect one API replica (chosen at random) from the back network; the LBs mark it down "
+            "and route around it",
+            {"name": "partition", "target": "api:random", "params": {"network": "back"}},
             lb_marks_down={"lb": "edge", "backend": "be_api", "within_s": 3.0},
             status={"component": "api", "during": "degraded", "within_s": 10.0},
         )
@@ -80,12 +81,13 @@ def test_partition(scenario_runner: Any) -> None:
 @pytest.mark.destructive
 @pytest.mark.failover(name="cpu-starved-api")
 def test_cpu_starvation(scenario_runner: Any) -> None:
-    """Throttle api-1 to 5% of a core: tail latency stays within SLO."""
+    """Throttle one API replica to 5% of a core: tail latency stays within SLO."""
     scenario_runner.run(
         scenario(
             "cpu-starved-api",
-            "api-1 limited to 5% of one core; the other replicas carry the load, p99 stays in budget",
-            {"name": "cpu_throttle", "target": "api-1", "params": {"cpus": 0.05}},
+            "one API replica (chosen at random) limited to 5% of one core; the other replicas carry the "
+            "load, p99 stays in budget",
+            {"name": "cpu_throttle", "target": "api:random", "params": {"cpus": 0.05}},
         )
     )
 

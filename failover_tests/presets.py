@@ -55,7 +55,7 @@ def store_failover_slos() -> list[dict[str, Any]]:
     return [
         slo("api.complete"),
         slo("web.home"),
-        slo("api.sessions", windows=("before",)),
+        slo("api.sessions", windows=("before",), recovery_s=None),
         slo(
             "api.sessions",
             windows=("during",),

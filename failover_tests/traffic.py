@@ -290,6 +290,7 @@ class WindowStats:
     real_count: int = 0
     fallback_is_failure: bool = False
     retried_count: int = 0  # requests sent to a second edge after a connect error (attempts > 1)
+    errors: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # failure kind -> count
 
     @property
     def fallback_share(self) -> float | None:
@@ -318,7 +319,14 @@ class WindowStats:
             "fallback_is_failure": self.fallback_is_failure,
             "retried_count": self.retried_count,
             "statuses": dict(self.statuses),
+            "errors": dict(self.errors),
         }
+
+
+def error_kind(error: str) -> str:
+    """The kind of a failure, without its details: `HTTP 503`, `timeout`, `ServerDisconnectedError`."""
+    head = error.split(":", 1)[0].strip()
+    return head[:40] or "error"
 
 
 def summarize(
@@ -353,6 +361,7 @@ def summarize(
     run = longest = 0
     replicas: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
     fallback_count = real_count = retried_count = 0
     for rec in selected:
         if rec.attempts > 1:
@@ -372,6 +381,8 @@ def summarize(
         elif rec.ok:
             real_count += 1
         statuses[str(rec.status)] += 1
+        if rec.error:
+            errors[error_kind(rec.error)] += 1
 
     count = len(selected)
     if count:
@@ -409,6 +420,7 @@ def summarize(
         real_count=real_count,
         fallback_is_failure=fallback_is_failure,
         retried_count=retried_count,
+        errors=MappingProxyType(dict(sorted(errors.items()))),
     )
 
 
@@ -723,7 +735,12 @@ class Probe:
     async def _main(self) -> None:
         """Set up, run the schedule, then wait for in-flight requests."""
         loop = asyncio.get_running_loop()
-        connector = aiohttp.TCPConnector(limit=self.max_in_flight, limit_per_host=0, keepalive_timeout=15.0)
+        # One connection per request (no keep-alive): a pooled connection the server closed
+        # while idle (an LB reload, a keep-alive timeout) would fail a request the server never
+        # saw, and a real client would quietly resend it. Without a pool every request connects
+        # first, so "could not connect" (retried on the other edge) and "sent, then lost" (a
+        # failure) are told apart exactly. A loopback connect costs well under a millisecond.
+        connector = aiohttp.TCPConnector(limit=self.max_in_flight, limit_per_host=0, force_close=True)
         session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),

@@ -4,7 +4,7 @@ A verdict is only meaningful on a stack that was steady when the fault landed, a
 that leaves the stack broken spoils the next one. So before every scenario, and after its revert,
 the whole stack is checked, not just container health:
 
-- every container of the stack is running and healthy;
+- every container of the stack is running and not unhealthy;
 - the session store has converged: every Sentinel names the same primary at the same epoch and
   every replica's link to it is up (`infra.store_state`);
 - every server of every backend is UP on every load balancer;
@@ -45,8 +45,15 @@ def problems(stack: SteadyStack) -> list[str]:
     """What keeps the stack from its steady state right now; empty when it is steady."""
     out: list[str] = []
     names = {c[O.C_NAME] for c in stack.outputs[O.CONTAINERS]}
+    # Running and not unhealthy: Docker checks every few seconds, so a container restarted by a
+    # revert stays "starting" for a while; whether it serves is what the LB, store and status
+    # checks below see.
     health = docker_backend.health_of(stack.name)
-    out += [f"{n} is {health.get(n, 'missing')}" for n in sorted(names) if health.get(n) != "healthy"]
+    out += [
+        f"{n} is {health.get(n, 'missing')}"
+        for n in sorted(names)
+        if health.get(n) not in ("healthy", "starting", "running")
+    ]
     out += store_state.read(stack.outputs[O.CONTAINERS]).problems()
     for lb, url in sorted((stack.outputs.get(O.LB_STATS) or {}).items()):
         try:

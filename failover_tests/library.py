@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from failover_tests.presets import (
+    RATE_PER_S,
     STORE_FAILOVER_P99_MS,
     STORE_RUN,
     responsive,
@@ -119,8 +120,15 @@ def primary_zone_loss() -> dict[str, Any]:
                 recovery_s=None,
             ),
             # Restoring the zone brings back the old primary and a Sentinel with a stale view:
-            # at most 1 s of failed writes (10 requests at 10/s).
-            slo("api.sessions", windows=("after",), min_success=0.9, max_run=10, p99_ms=2500, recovery_s=8.0),
+            # at most 1 s of failed writes.
+            slo(
+                "api.sessions",
+                windows=("after",),
+                min_success=0.9,
+                max_run=int(RATE_PER_S),
+                p99_ms=2500,
+                recovery_s=8.0,
+            ),
         ],
         duration_s=10.0,
         recovery_s=14.0,

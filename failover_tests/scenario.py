@@ -57,7 +57,7 @@ class FaultSpec(_Model):
 class TrafficSpec(_Model):
     """Open-loop traffic during the whole scenario."""
 
-    rate_per_s: float = Field(10.0, gt=0, le=500)
+    rate_per_s: float = Field(20.0, gt=0, le=500)
     paths: list[str] = Field(default_factory=lambda: list(PATHS))
     timeout_s: float = Field(3.0, gt=0, le=60)
 

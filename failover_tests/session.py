@@ -166,7 +166,7 @@ FAULT_DAMAGE_CHECKS = frozenset({"lost_writes"})
 def expected_failure_not_caught(result: ScenarioResult) -> str | None:
     """Why an `expect: fail` scenario did not catch its failure; None when it did.
 
-    Caught means: every check of the `before` window passed (the stack was fine until the
+    Caught means: every client check of the `before` window passed (the stack was fine until the
     fault), and a client SLO, a check on one of the probe's traffic paths (not an LB or
     status-page check), failed in the fault window (`during`), or the fault lost
     acknowledged writes. Anything else would blame the topology for a cold start, or for
@@ -177,13 +177,14 @@ def expected_failure_not_caught(result: ScenarioResult) -> str | None:
     label = result.fault_label or result.name
     during = next((w for w in result.windows if w.name == "during"), None)
     where = during.describe(label) if during is not None else f"during {label}"
-    before = [c for c in verdict.failures if c.window == "before"]
+    paths = set(result.path_names)
+    # Client checks only: a status-page check's stretch can start on the slice the fault lands in.
+    before = [c for c in verdict.failures if c.window == "before" and c.path in paths]
     if before:
         return (
             f"expected failure not caught: the before window already failed, so {label} cannot be blamed: "
             + "; ".join(c.message for c in before)
         )
-    paths = set(result.path_names)
     caught = [
         c for c in verdict.failures if c.path in paths and (c.window == "during" or c.name in FAULT_DAMAGE_CHECKS)
     ]

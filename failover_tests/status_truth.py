@@ -319,7 +319,7 @@ def judge_status(
     }
     over = {c: [expected[c][i] == "fine" and shown[c][i] == {"outage"} for i in range(n)] for c in components}
 
-    windows = _WindowNamer(fault_start_s, fault_end_s, run_start_s, run_end_s)
+    windows = _WindowNamer(fault_start_s, fault_end_s, run_start_s, run_end_s, rules.slice_s)
     checks: list[Check] = []
     for path in paths:
         judged = [i for i in range(n) if health[path][i].health != "unknown" and on_page[path][i]]
@@ -491,11 +491,15 @@ class _WindowNamer:
     fault_end_s: float
     run_start_s: float
     run_end_s: float
+    slice_s: float = 1.0
 
     def name(self, start_s: float) -> str:
-        if start_s < self.fault_start_s:
+        # By the middle of the stretch's first slice: slices are aligned to the run's start,
+        # so the slice the fault lands in mostly lies after the fault's start.
+        mid_s = start_s + self.slice_s / 2
+        if mid_s < self.fault_start_s:
             return "before"
-        if start_s < self.fault_end_s:
+        if mid_s < self.fault_end_s:
             return "during"
         return "after"
 

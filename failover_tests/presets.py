@@ -34,6 +34,7 @@ def slo(
     path: str,
     *,
     p99_ms: float | None = None,
+    p90_ms: float | None = None,
     min_success: float = 0.99,
     max_run: int = 2,
     recovery_s: float | None = 5.0,
@@ -50,6 +51,8 @@ def slo(
         "max_consecutive_failures": max_run,
         "allow_fallback": allow_fallback,
     }
+    if p90_ms is not None:
+        out["max_p90_ms"] = p90_ms
     if recovery_s is not None:
         out["max_recovery_s"] = recovery_s
     return out

@@ -76,6 +76,7 @@ class SLOSpec(_Model):
     windows: list[Literal["before", "during", "after"]] = Field(default_factory=lambda: list(WINDOWS))
     min_success: float | None = Field(None, ge=0, le=1)
     max_p50_ms: float | None = Field(None, ge=0)
+    max_p90_ms: float | None = Field(None, ge=0)
     max_p99_ms: float | None = Field(None, ge=0)
     max_consecutive_failures: int | None = Field(None, ge=0)
     max_recovery_s: float | None = Field(None, ge=0)
@@ -89,6 +90,7 @@ class SLOSpec(_Model):
             window=tuple(self.windows),
             min_success=self.min_success,
             max_p50_ms=self.max_p50_ms,
+            max_p90_ms=self.max_p90_ms,
             max_p99_ms=self.max_p99_ms,
             max_consecutive_failures=self.max_consecutive_failures,
             max_recovery_s=self.max_recovery_s,

@@ -17,7 +17,7 @@ Checks and their rules (a value exactly equal to its limit passes):
   The message then says how many fallback answers counted as failures.
 - ``fallback``: fallback answers / all requests <= ``max_fallback_share``, in every window of
   the SLO (a degraded answer is a cost even where it is allowed).
-- ``p50`` / ``p99``: HdrHistogram percentiles over every request, failed ones included.
+- ``p50`` / ``p90`` / ``p99``: HdrHistogram percentiles over every request, failed ones included.
 - ``consecutive_failures``: the longest run of failures in scheduled order (not completion
   order) <= ``max_consecutive_failures``.
 - ``recovery``: let R be the path's requests scheduled at or after the fault's end, up to
@@ -131,6 +131,7 @@ class SLO:
     min_requests: int = 1
     allow_fallback: bool = True
     max_fallback_share: float | None = None
+    max_p90_ms: float | None = None
 
     def __post_init__(self) -> None:
         """Normalise `window` to a tuple and reject impossible limits."""
@@ -145,7 +146,7 @@ class SLO:
             raise ScenarioError(f"{where}: min_success={self.min_success} is a ratio in 0..1 (e.g. 0.999)")
         if self.max_fallback_share is not None and not 0.0 <= self.max_fallback_share <= 1.0:
             raise ScenarioError(f"{where}: max_fallback_share={self.max_fallback_share} is a ratio in 0..1 (e.g. 0.5)")
-        for key in ("max_p50_ms", "max_p99_ms", "max_recovery_s"):
+        for key in ("max_p50_ms", "max_p90_ms", "max_p99_ms", "max_recovery_s"):
             value = getattr(self, key)
             if value is not None and not value >= 0:
                 raise ScenarioError(f"{where}: {key}={value} must be >= 0")
@@ -176,6 +177,7 @@ class SLO:
             "min_requests": self.min_requests,
             "allow_fallback": self.allow_fallback,
             "max_fallback_share": self.max_fallback_share,
+            "max_p90_ms": self.max_p90_ms,
         }
 
 
@@ -406,6 +408,7 @@ def _window_checks(slo: SLO, window: Window, stats: WindowStats, fault_label: st
         out.append(check("fallback", share, slo.max_fallback_share, passed, text))
     for name, value, limit in (
         ("p50", stats.p50_ms, slo.max_p50_ms),
+        ("p90", stats.p90_ms, slo.max_p90_ms),
         ("p99", stats.p99_ms, slo.max_p99_ms),
     ):
         if limit is None or value is None:

@@ -324,7 +324,10 @@ class WindowStats:
 
 
 def error_kind(error: str) -> str:
-    """The kind of a failure, without its details: `HTTP 503`, `timeout`, `ServerDisconnectedError`."""
+    """The kind of a failure: `HTTP 503: <what the server said>`, `timeout`, `ServerDisconnectedError`."""
+    if error.startswith("HTTP "):
+        # `HTTP 503: session store unavailable: ...`: the status and what the server said.
+        return error[:60]
     head = error.split(":", 1)[0].strip()
     return head[:40] or "error"
 
@@ -908,6 +911,7 @@ class Probe:
         replica: str | None = None
         endpoint: str | None = None
         fallback = False
+        detail = ""
         attempts = 0
         connect_failures = 0
         try:
@@ -937,6 +941,7 @@ class Probe:
                     fallback = (state is not None and state.lower() in FALLBACK_STATES) or (
                         _body_says_fallback(payload)
                     )
+                    detail = _body_error(payload) if status >= 400 else ""
                     break
         except TimeoutError:
             error = f"timeout: no answer within the {spec.timeout_s:g} s budget" + (
@@ -970,6 +975,7 @@ class Probe:
                     fallback,
                     attempts,
                     lag_s,
+                    detail,
                 )
             )
 
@@ -986,11 +992,12 @@ def _record(
     fallback: bool,
     attempts: int,
     lag_s: float,
+    detail: str = "",
 ) -> Record:
-    """Build the Record of a finished request; a non-ok status becomes its error."""
+    """Build the Record of a finished request; a non-ok status becomes its error (with the body's)."""
     ok = error is None and spec.is_ok(status)
     if error is None and not ok:
-        error = f"HTTP {status}"
+        error = f"HTTP {status}: {detail}" if detail else f"HTTP {status}"
     return Record(
         path=spec.name,
         seq=seq,
@@ -1006,6 +1013,16 @@ def _record(
         attempts=attempts,
         lag_ms=max(lag_s, 0.0) * 1000.0,
     )
+
+
+def _body_error(payload: bytes) -> str:
+    """The `error` of a JSON error body (`{"error": ..., "status": ...}`), shortened; '' if none."""
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return ""
+    text = doc.get("error") if isinstance(doc, dict) else None
+    return str(text)[:120] if text else ""
 
 
 def _body_says_fallback(payload: bytes) -> bool:

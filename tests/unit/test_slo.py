@@ -505,3 +505,15 @@ def test_verdict_to_dict_is_json_ready() -> None:
     assert doc["failures"] == ["api.complete: success 99.0% < 99.9% during kill(api-2) [12.0 s..22.0 s]"]
     assert {s["window"] for s in doc["stats"]} == {"before", "during", "after"}
     assert {c["name"] for c in doc["checks"]} >= {"success", "p99", "recovery"}
+
+
+def test_p90_catches_a_third_of_requests_slowed_by_a_hung_replica() -> None:
+    # Retries hide a hung replica's failures, not its time: every third request takes 1 s.
+    records = [rec("api.complete", i, 12.0 + i * 0.05, latency_ms=1050.0 if i % 3 == 0 else 50.0) for i in range(200)]
+    slo = SLO("api.complete", "during", max_p90_ms=500, max_p99_ms=2000)
+    assert only_failures(evaluate(records, [slo], WINDOWS, FAULT)) == [
+        "api.complete: p90 1050 ms > 500 ms during kill(api-2) [12.0 s..22.0 s]"
+    ]
+    # Caught in time by health checks: only the first 5% are slow, p90 stays fast.
+    early = [rec("api.complete", i, 12.0 + i * 0.05, latency_ms=1050.0 if i < 10 else 50.0) for i in range(200)]
+    assert only_failures(evaluate(early, [slo], WINDOWS, FAULT)) == []

@@ -554,3 +554,17 @@ def test_body_factory_and_url_template() -> None:
     assert spec.url_path(7) == "/v1/sessions/drill-7"
     assert spec.body_for(7) == {"n": 14}
     assert spec.is_ok(204) and not spec.is_ok(301)
+
+
+def test_failure_kinds_keep_what_the_server_said() -> None:
+    from failover_tests.traffic import _body_error, error_kind
+
+    assert _body_error(b'{"error": "session store unavailable: Timeout", "status": 503}') == (
+        "session store unavailable: Timeout"
+    )
+    assert _body_error(b"<html>503</html>") == ""
+    assert error_kind("HTTP 503: session store unavailable: Timeout reading") == (
+        "HTTP 503: session store unavailable: Timeout reading"
+    )
+    assert error_kind("timeout: no answer within the 3 s budget") == "timeout"
+    assert error_kind("ServerDisconnectedError: Server disconnected") == "ServerDisconnectedError"

@@ -15,6 +15,10 @@ DURING_MIN_SUCCESS = 0.98
 # dying edge fail. Measured here at 10 req/s per path: 1-2 failures per path (97.1%) in a 7 s
 # window, none once the dead edge refuses connections. 95% allows 3 of 70.
 EDGE_LOSS_DURING_MIN_SUCCESS = 0.95
+# A degraded answer while a replica is lost is fine for a moment (until the LB takes it out),
+# not for the whole fault: with a single replica of a dependency every answer is a fallback,
+# and that is an outage of the real service, not a success.
+DURING_MAX_FALLBACK = 0.5
 # The default probe rate per path. bench/stack_headroom.py, fault-free on the default stack
 # (2 cores): 10/s 44% CPU busy, p99 110 ms; 20/s 52%, p99 106 ms (flat); 40/s 74%, p99 x2.4;
 # 60/s 95% and 4% failures. 20/s keeps p99 flat and leaves half the machine to the faults'
@@ -35,6 +39,7 @@ def slo(
     *,
     p99_ms: float | None = None,
     p90_ms: float | None = None,
+    fallback_share: float | None = None,
     min_success: float = 0.99,
     max_run: int = 2,
     recovery_s: float | None = 5.0,
@@ -53,6 +58,8 @@ def slo(
     }
     if p90_ms is not None:
         out["max_p90_ms"] = p90_ms
+    if fallback_share is not None:
+        out["max_fallback_share"] = fallback_share
     if recovery_s is not None:
         out["max_recovery_s"] = recovery_s
     return out
@@ -88,7 +95,12 @@ def responsive(
     out = []
     for p in paths or PATHS:
         out.append(slo(p, windows=("before", "after"), **overrides))
-        during = {"min_success": during_min_success, **overrides, "recovery_s": None}
+        during = {
+            "min_success": during_min_success,
+            "fallback_share": DURING_MAX_FALLBACK,
+            **overrides,
+            "recovery_s": None,
+        }
         out.append(slo(p, windows=("during",), **during))
     return out
 

@@ -28,7 +28,7 @@ from failover_tests.presets import scenario, responsive
 
 def test_python_kill_one_model(scenario_runner):
     scenario_runner.run(scenario("python-kill-one-model", "kill model-0 from a Python test",
-                                 {"name": "kill", "target": "model-0"}, duration_s=4, recovery_s=4))
+                                 {"name": "kill", "target": "model-0"}, duration_s=4, recovery_s=8))
 """
 
 

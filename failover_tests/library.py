@@ -6,13 +6,12 @@ from typing import Any
 
 from failover_tests.presets import (
     RATE_PER_S,
-    STORE_FAILOVER_P99_MS,
-    STORE_RUN,
     responsive,
     scenario,
     slo,
     store_failover_slos,
     store_judged,
+    store_sessions_during,
 )
 
 HUNG_REPLICA_P99_MS = 2000
@@ -121,14 +120,7 @@ def primary_zone_loss() -> dict[str, Any]:
             slo("api.complete", min_success=0.95, max_run=5, p99_ms=2500, recovery_s=8.0),
             slo("web.home", min_success=0.95, max_run=5, p99_ms=2500, recovery_s=8.0),
             slo("api.sessions", windows=("before",), recovery_s=None),
-            slo(
-                "api.sessions",
-                windows=("during",),
-                min_success=0.6,
-                max_run=STORE_RUN,
-                p99_ms=STORE_FAILOVER_P99_MS,
-                recovery_s=None,
-            ),
+            store_sessions_during(),
             # Restoring the zone brings back the old primary and a Sentinel with a stale view:
             # at most 1 s of failed writes.
             slo(

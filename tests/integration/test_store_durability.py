@@ -55,16 +55,18 @@ def test_a_primary_without_persistence_loses_writes_and_the_drill_says_so(
 ) -> None:
     """No AOF: a quick restart of the primary wipes it and its replica; primary-restart goes red."""
     broken = stack_factory("tests/topologies/Pulumi.no-persistence.yaml")
+    keys = [f"volatile-{uuid.uuid4().hex[:8]}-{i}" for i in range(20)]
+    _write(broken.edges[0], keys)
     drill = primary_restart()
     drill["name"] = "primary-restart-on-no-persistence"
     drill["expect"] = "fail"
     result = ScenarioRunner(broken, drill_report, "broken::no-persistence").run(drill)
     assert result.verdict is not None
-    # How the loss shows depends on timing: a restart Sentinel does not notice wipes the replica
-    # (every session gone); one it notices ends in a failover, and the writes the emptied
-    # primary acknowledged meanwhile are gone. Either way acknowledged writes are lost, and judged.
+    # Sentinel (5 s down-after there) does not notice the restart: the emptied primary wipes its
+    # replica, and every session written before the restart is gone.
     lost = [c for c in result.verdict.failures if c.name == "lost_writes"]
     assert lost and lost[0].observed, f"no lost writes judged: {result.verdict.failure_message()}"
+    assert _still_there(broken.edges[0], keys) == 0, "sessions written before the restart survived it"
 
 
 @pytest.mark.destructive

@@ -229,16 +229,7 @@ def _lb_check(
 
     def watch() -> None:
         seen = lb_detection.watch(stack, lbs, exp.backend, targets, up=False, origin_s=origin_s, budget_s=exp.within_s)
-        for tr in seen:
-            where = f"{tr.lb}: {exp.backend}/{tr.server}"
-            ok = tr.after_s is not None and tr.after_s <= exp.within_s
-            if tr.after_s is None:
-                msg = f"{where} not marked down within {exp.within_s:.1f} s (last seen: {tr.last_seen})"
-            elif ok:
-                msg = f"{where} marked down after {tr.after_s:.1f} s"
-            else:
-                msg = f"{where} marked down after {tr.after_s:.2f} s > {exp.within_s:.2f} s"
-            results.append(Check("lb_down", exp.lb, "during", 0.0, 0.0, tr.after_s, exp.within_s, ok, msg))
+        results.extend(_transition_check(tr, exp, up=False) for tr in seen)
 
     thread = threading.Thread(target=watch, daemon=True, name=f"lb-check-{exp.lb}")
     thread.start()
@@ -257,18 +248,29 @@ def _lb_rejoin(stack: Any, exp: LBExpectation, targets: list[str], *, t0: float 
     seen = lb_detection.watch(
         stack, stack.lbs(exp.lb), exp.backend, targets, up=True, origin_s=origin_s, budget_s=exp.rejoin_within_s
     )
-    checks = []
-    for tr in seen:
-        where = f"{tr.lb}: {exp.backend}/{tr.server}"
-        ok = tr.after_s is not None and tr.after_s <= exp.rejoin_within_s
+    return [_transition_check(tr, exp, up=True) for tr in seen]
+
+
+def _transition_check(tr: Any, exp: LBExpectation, *, up: bool) -> Check:
+    """One LB's view of one target going down (during the fault) or back up (after the revert)."""
+    where = f"{tr.lb}: {exp.backend}/{tr.server}"
+    budget = exp.rejoin_within_s if up else exp.within_s
+    ok = tr.after_s is not None and tr.after_s <= budget
+    if up:
         if tr.after_s is None:
-            msg = f"{where} not back up within {exp.rejoin_within_s:g} s of revert (last seen: {tr.last_seen})"
+            msg = f"{where} not back up within {budget:g} s of revert (last seen: {tr.last_seen})"
         elif ok:
             msg = f"{where} back up {tr.after_s:.1f} s after revert"
         else:
-            msg = f"{where} back up {tr.after_s:.2f} s > {exp.rejoin_within_s:.2f} s after revert"
-        checks.append(Check("lb_rejoin", exp.lb, "after", 0.0, 0.0, tr.after_s, exp.rejoin_within_s, ok, msg))
-    return checks
+            msg = f"{where} back up {tr.after_s:.2f} s > {budget:.2f} s after revert"
+    elif tr.after_s is None:
+        msg = f"{where} not marked down within {budget:.1f} s (last seen: {tr.last_seen})"
+    elif ok:
+        msg = f"{where} marked down after {tr.after_s:.1f} s"
+    else:
+        msg = f"{where} marked down after {tr.after_s:.2f} s > {budget:.2f} s"
+    name, window = ("lb_rejoin", "after") if up else ("lb_down", "during")
+    return Check(name, exp.lb, window, 0.0, 0.0, tr.after_s, budget, ok, msg)
 
 
 def _lost_writes(

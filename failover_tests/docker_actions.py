@@ -152,6 +152,27 @@ def exec_run(name: str, cmd: list[str], timeout_s: int = 10) -> tuple[int, str]:
     return int(result.exit_code or 0), (result.output or b"").decode(errors="replace")
 
 
+def serving(name: str) -> bool:
+    """Whether a container runs and its own Docker health check passes when run now.
+
+    Docker runs the first check only an interval after the start (5 s by default here); the
+    check's command, run at once through `docker exec`, says as soon as the service answers.
+    A container without a health check counts as serving once it runs.
+    """
+    info = inspect(name)
+    if not info["State"]["Running"]:
+        return False
+    test = list((info["Config"].get("Healthcheck") or {}).get("Test") or [])
+    if not test or test[0] == "NONE":
+        return True
+    cmd = test[1:] if test[0] == "CMD" else ["sh", "-c", " ".join(test[1:])]
+    try:
+        code, _ = exec_run(name, cmd, timeout_s=2)
+    except FaultError:  # not running any more, or exec refused while it starts
+        return False
+    return code == 0
+
+
 def containers_with_label(label: str) -> list[dict[str, Any]]:
     """Raw summaries of containers carrying a label (key=value)."""
     return list(client().api.containers(all=True, filters={"label": label}))

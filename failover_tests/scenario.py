@@ -419,10 +419,12 @@ def run(
     steady.wait_steady(stack, timeout_s=STEADY_TIMEOUT_S, when="before the scenario")
     _warm_up(stack, specs)
     total_s = scenario.steady_state_s + scenario.duration_s + scenario.recovery_s
-    if action is not None:
-        # An action takes as long as it takes (a rolling restart of N replicas): the probe runs
-        # until recovery_s after it ends, so the `after` window never comes out empty.
-        total_s = scenario.steady_state_s + ACTION_BUDGET_S + scenario.recovery_s
+    if action is not None or scenario.fault is not None:
+        # An action takes as long as it takes (a rolling restart of N replicas), and so does a
+        # revert (a killed zone comes back one container at a time, each once it answers its
+        # health check): the probe runs until recovery_s after it ends, so the `after` window
+        # never comes out empty.
+        total_s = scenario.steady_state_s + scenario.duration_s + ACTION_BUDGET_S + scenario.recovery_s
     probe = stack.probe(rate_per_s=scenario.traffic.rate_per_s, duration_s=total_s, paths=specs, name=scenario.name)
     fault = stack.fault(scenario.fault.name, scenario.fault.target, scenario.fault.params) if scenario.fault else None
     label = fault.label if fault else (scenario.name if action else "baseline")
@@ -430,7 +432,7 @@ def run(
     extra: list[Check] = []
     sampler = _StatusSampler(stack, probe.now_s)
     error: str | None = None
-    fault_start = fault_end = 0.0
+    fault_start = fault_end = revert_start = 0.0
     with probe:
         sampler.start()
         _sleep_until(probe, scenario.steady_state_s)
@@ -445,8 +447,13 @@ def run(
                         origin = probe.origin_monotonic_s or time.monotonic()
                         extra, lb_thread = _lb_check(stack, scenario.lb_marks_down, names, t0=origin + fault_start)
                     _sleep_until(probe, fault_start + scenario.duration_s)
-                    fault_end = probe.now_s()
+                    revert_start = probe.now_s()
                     probe.mark(f"revert {label}")
+                # The fault lasts until its revert is complete: a killed zone is back only when
+                # its last container answers its health check (they come back dependencies
+                # first, one at a time); "after" and recovery count from there.
+                fault_end = probe.now_s()
+                probe.mark(f"reverted {label}")
             elif action is not None:
                 action(probe)
                 fault_end = probe.now_s()
@@ -466,7 +473,11 @@ def run(
             if scenario.lb_marks_down and fault and not error:
                 origin = probe.origin_monotonic_s or time.monotonic()
                 targets = [t.name for t in fault.targets]
-                extra += _lb_rejoin(stack, scenario.lb_marks_down, targets, t0=origin + fault_end)
+                extra += _lb_rejoin(stack, scenario.lb_marks_down, targets, t0=origin + revert_start)
+        if fault is not None and error is None:
+            _sleep_until(probe, fault_end + scenario.recovery_s)
+            total_s = fault_end + scenario.recovery_s
+            probe.stop()
         probe.join()
     sampler.stop_event.set()
     sampler.join(timeout=5)

@@ -9,7 +9,9 @@ Endpoint failover models a population of clients that resolve one name to severa
 load balancers, as a client with several DNS records would: request ``k`` starts at
 endpoint ``k mod len(endpoints)`` (round robin, so every edge carries traffic and a fault on
 any of them is visible) and, only when the connection could not be made (refused, reset
-while connecting, connect timeout), so that nothing was sent, tries the next endpoint while
+while connecting, no connection within ``connect_timeout_s``, 1 s by default: longer than
+a starved event loop's hiccup, as long as the kernel's first SYN retransmit), so that nothing
+was sent, tries the next endpoint while
 its budget lasts, each endpoint at most once. A request that was sent and then lost (the
 connection reset or closed after sending, no answer within the budget) is a failure, and an
 HTTP answer, 5xx included, is never retried on another endpoint: that is the load
@@ -503,7 +505,7 @@ class Probe:
         duration_s: float,
         max_requests: int | None = None,
         max_in_flight: int | None = None,
-        connect_timeout_s: float = 0.25,
+        connect_timeout_s: float = 1.0,
         name: str = "probe",
     ) -> None:
         """Record the settings; nothing is sent until `start()` or `run()`."""

@@ -48,6 +48,10 @@ class LoadBalancer(_Model):
     # removed the last healthy replica. Active health checks on /healthz decide instead.
     observe_layer7: bool = False
     max_servers: int = Field(8, ge=1, le=32)
+    # A server that comes back UP (after health checks saw it DOWN) gets its share of traffic
+    # ramped over this period instead of all of it at once: a cold Python process flooded with
+    # a full share times out its own dependency calls. 0 = off (HAProxy's default).
+    slowstart_ms: int = Field(0, ge=0, le=120000)
 
 
 class Tier(_Model):

@@ -57,7 +57,10 @@ step_docker() {
         fi
     done
     say docker "starting dockerd (log: $STATE/dockerd.log)"
-    nohup setsid dockerd >"$STATE/dockerd.log" 2>&1 </dev/null &
+    # Published ports by iptables DNAT, not docker-proxy: a client connecting to an LB whose
+    # container is starting is refused (and tries the next edge), as it would be by a real
+    # host, instead of being accepted by docker-proxy and then reset (a lost request).
+    nohup setsid dockerd --userland-proxy=false >"$STATE/dockerd.log" 2>&1 </dev/null &
     for _ in $(seq 1 120); do
         if docker info >/dev/null 2>&1; then
             say docker "started engine $(docker version -f '{{.Server.Version}}') in $(took "$t0")"

@@ -68,3 +68,22 @@ def test_unknown_topology_name_lists_the_shipped_ones() -> None:
 def test_zones_round_robin() -> None:
     topo = topology.parse({"zones": ["a", "b"]})
     assert [topo.zone_of(i) for i in range(3)] == ["a", "b", "a"]
+
+
+def test_slowstart_ramps_a_returning_server_on_the_default_topology_only() -> None:
+    from infra.components.common import render
+
+    def cfg(name: str) -> str:
+        lb = topology.load(name).api_lb
+        return render(
+            "haproxy/haproxy.cfg.j2",
+            lb=lb,
+            port=8080,
+            routes=(),
+            default_backend="api",
+            backends=[{"name": "api", "servers": ["api-0", "api-1"]}],
+        )
+
+    default_server = next(line for line in cfg("default").splitlines() if "default-server" in line)
+    assert "slowstart 5000ms" in default_server
+    assert "slowstart" not in cfg("naive")

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from failover_tests import status_truth, steady
 from failover_tests.faults import validate_params
-from failover_tests.report import ScenarioResult
+from failover_tests.results import ScenarioResult
 from failover_tests.slo import SLO, Check, Verdict, evaluate, windows_around
 from failover_tests.traffic import PathSpec, default_paths
 from infra.errors import ScenarioError, StackdrillError, StackNotSteady

@@ -68,3 +68,12 @@ def test_write_gap_without_failures_and_without_recovery() -> None:
     never = [_rec(t / 10, t < 20) for t in range(0, 50)]
     gap = write_gap(never, "api.sessions", 1.0, 5.0)
     assert (gap.gap_s, gap.start_s, gap.first_ok_after_fault_s, gap.recovered) == (3.0, 2.0, None, False)
+
+
+def test_the_engine_does_not_depend_on_the_renderer() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, failover_tests.scenario; print('jinja2' in sys.modules, 'failover_tests.report' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]

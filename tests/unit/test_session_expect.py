@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from failover_tests import session
-from failover_tests.report import ScenarioResult
+from failover_tests.results import ScenarioResult
 from failover_tests.scenario import Scenario
 from failover_tests.session import ReportCollector, ScenarioRunner, expected_failure_not_caught
 from failover_tests.slo import Check, Verdict, windows_around

@@ -31,9 +31,9 @@ test: setup-test lint
 
 lint: setup
 	@echo "[test] ruff check, ruff format --check, mypy"
-	@$(BIN)/ruff check infra failover_tests services tests bench
-	@$(BIN)/ruff format --check infra failover_tests services tests bench
-	@$(BIN)/mypy infra failover_tests
+	@$(BIN)/ruff check stackdrill infra failover_tests services tests bench
+	@$(BIN)/ruff format --check stackdrill infra failover_tests services tests bench
+	@$(BIN)/mypy stackdrill infra failover_tests
 
 unit: setup
 	@$(BIN)/pytest tests/unit tests/infra -q $(PYTEST_ARGS)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.toolchain import state_dir
+from infra.host import state_dir
 
 _lock = threading.Lock()
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from failover_tests.interrupts import restore_sigterm, sigterm_as_interrupt
 from infra.errors import StackdrillError
 
 if TYPE_CHECKING:
@@ -74,26 +74,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "docker: needs a live Docker engine (make test sets one up)")
     config.addinivalue_line("markers", "browser: renders a page in headless Chromium")
     config.addinivalue_line("markers", "preflight: checks of the live stack that run before any fault")
-    # The CLI installs the same handler for every command; this one is for bare `pytest` runs,
-    # and is removed again at unconfigure.
-    if hasattr(signal, "SIGTERM") and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-
-        def _term(signum: int, frame: object) -> None:
-            raise KeyboardInterrupt
-
-        try:
-            signal.signal(signal.SIGTERM, _term)
-            config.stash[_SIGTERM_KEY] = _term
-        except ValueError:  # not the main thread: leave signals to whoever owns it
-            pass
+    # The CLI installs the same handler for every command; this covers bare `pytest` runs, and
+    # is removed again at unconfigure when this plugin installed it.
+    if sigterm_as_interrupt():
+        config.stash[_SIGTERM_KEY] = True
     config.pluginmanager.register(_InterruptWatcher(config), "stackdrill-interrupts")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Put SIGTERM back as it was, if this plugin changed it."""
-    mine = config.stash.get(_SIGTERM_KEY, None)
-    if mine is not None and signal.getsignal(signal.SIGTERM) is mine:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if config.stash.get(_SIGTERM_KEY, False):
+        restore_sigterm()
 
 
 def scenario_names(item: pytest.Item) -> tuple[str, ...]:

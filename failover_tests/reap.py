@@ -17,7 +17,7 @@ from failover_tests.faults.app import SERVICE_TIERS, AppFault
 from failover_tests.faults.resources import host_memory_bytes
 from failover_tests.toxiproxy import ToxiproxyClient
 from infra import outputs as O
-from infra.reaper import pid_alive
+from infra.host import pid_alive
 
 log = logging.getLogger(__name__)
 

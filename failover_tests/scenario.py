@@ -138,6 +138,8 @@ class Scenario(_Model):
     judge_status: bool = True
     # The longest stretch of failed session writes, in seconds, from the fault on (None: not judged).
     max_write_gap_s: float | None = Field(None, ge=0)
+    # The same, counted from the moment the revert began: what bringing the targets back costs.
+    max_restore_write_gap_s: float | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _slo_paths(self) -> Scenario:
@@ -344,15 +346,25 @@ def write_gap(records: Sequence[Any], path: str, fault_start_s: float, end_s: fl
     return WriteGap(longest, longest_start, first_ok_after, run_start is None)
 
 
-def _write_gap_check(records: Sequence[Any], limit_s: float | None, fault_start_s: float, end_s: float) -> Check:
-    gap = write_gap(records, "api.sessions", fault_start_s, end_s)
+def _write_gap_check(
+    records: Sequence[Any],
+    limit_s: float | None,
+    start_s: float,
+    end_s: float,
+    *,
+    since: str = "the fault",
+    name: str = "write_gap",
+    window: str = "during",
+) -> Check:
+    """The longest stretch of failed session writes from `start_s` (the fault, or the revert) on."""
+    gap = write_gap(records, "api.sessions", start_s, end_s)
     passed = limit_s is None or (gap.recovered and gap.gap_s <= limit_s)
     first = (
         "no write failed"
         if gap.start_s is None
-        else f"first write {gap.first_ok_after_fault_s:.1f} s after the fault"
+        else f"first write {gap.first_ok_after_fault_s:.1f} s after {since}"
         if gap.first_ok_after_fault_s is not None
-        else "no write succeeded after the fault"
+        else f"no write succeeded after {since}"
     )
     where = "" if gap.start_s is None else f" from {gap.start_s:.1f} s"
     if not gap.recovered:
@@ -361,7 +373,7 @@ def _write_gap_check(records: Sequence[Any], limit_s: float | None, fault_start_
         msg = f"api.sessions: writes failed for {gap.gap_s:.1f} s > {limit_s:.1f} s{where} ({first})"
     else:
         msg = f"api.sessions: longest write gap {gap.gap_s:.1f} s{where} ({first})"
-    return Check("write_gap", "api.sessions", "during", fault_start_s, end_s, gap.gap_s, limit_s, passed, msg)
+    return Check(name, "api.sessions", window, start_s, end_s, gap.gap_s, limit_s, passed, msg)
 
 
 def _status_checks(
@@ -507,6 +519,20 @@ def run(
         extra.append(_lost_writes(stack, writes, records, scenario.max_lost_writes, fault_end, end_s))
     if scenario.max_write_gap_s is not None or (scenario.verify_writes and fault is not None):
         extra.append(_write_gap_check(records, scenario.max_write_gap_s, fault_start, end_s))
+    if scenario.max_restore_write_gap_s is not None and fault is not None and error is None:
+        # Bringing the fault's targets back (an old primary, a Sentinel with a stale view) is
+        # judged on its own, from the moment the revert began.
+        extra.append(
+            _write_gap_check(
+                records,
+                scenario.max_restore_write_gap_s,
+                revert_start,
+                end_s,
+                since="the revert began",
+                name="restore_write_gap",
+                window="after",
+            )
+        )
     if scenario.status:
         extra += _status_checks(scenario.status, sampler.samples, fault_start, fault_end, end_s)
     if scenario.judge_status and sampler.samples:

@@ -24,9 +24,10 @@ from infra import docker_backend, store_state
 from infra import outputs as O
 from infra.components.networks import network_name
 from infra.errors import StackError, ToolchainError
+from infra.host import state_dir
 from infra.program import ProgramArgs, build
 from infra.resources import select_backend
-from infra.toolchain import engine_env, pulumi_binary, state_dir
+from infra.toolchain import engine_env, pulumi_binary
 from infra.topology import Topology
 from infra.wait import GiveUp, wait_until
 

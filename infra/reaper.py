@@ -7,29 +7,16 @@ Stacks brought up by `stackdrill up` are owned by nobody (owner pid 0) and are k
 from __future__ import annotations
 
 import logging
-import os
 
 from infra import docker_backend
+from infra.host import pid_alive, state_dir
 from infra.outputs import LABEL_OWNER_PID, LABEL_STACK
 
 log = logging.getLogger(__name__)
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (ours or not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _drop_stale_locks(stack: str) -> None:
     """Remove Pulumi lock files of this stack left by a killed CLI (the local backend never expires them)."""
-    from infra.toolchain import state_dir
-
     locks = state_dir() / "backend" / ".pulumi" / "locks"
     for lock in locks.glob(f"*/*/{stack}/*.json"):
         lock.unlink(missing_ok=True)

@@ -16,21 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.errors import ToolchainError
+from infra.host import ROOT, cache_dir, state_dir
 
-ROOT = Path(__file__).resolve().parent.parent
 TOXIPROXY_VERSION = "v2.12.0"
-
-
-def state_dir() -> Path:
-    """The kit's state folder (Pulumi backend, logs, journals); STACKDRILL_STATE overrides it."""
-    path = Path(os.environ.get("STACKDRILL_STATE", ROOT / ".state"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def cache_dir() -> Path:
-    """Per-user cache shared by every clone (built Pulumi CLI, Toxiproxy, Python wheels)."""
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "stackdrill"
 
 
 def pulumi_version() -> str:

@@ -114,7 +114,11 @@ def test_slow_dependency_cascades_without_protection(stack_factory: Any, runner_
             "the same 2 s on api->model against the naive profile: no timeouts, one shared worker "
             "pool; completions, sessions and the web pages all fail, the status page says all is fine",
             {"name": "latency", "target": "api_model", "params": {"latency_ms": 2000}},
-            slos=[slo("api.complete", p99_ms=1200), slo("api.sessions", p99_ms=500), slo("web.home", p99_ms=1800)],
+            # Sessions share the naive API's 4-worker pool with completions: before any fault, at
+            # 20 req/s per path, their p90 was 405 ms and their slowest 722 ms (p50 60 ms), so the
+            # before window needs the completions' 1200 ms; the cascade (success 10%, p99 3.1 s
+            # during the fault) is far beyond it either way.
+            slos=[slo("api.complete", p99_ms=1200), slo("api.sessions", p99_ms=1200), slo("web.home", p99_ms=1800)],
             duration_s=8.0,
             recovery_s=8.0,
             expect="fail",

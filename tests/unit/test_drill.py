@@ -15,8 +15,8 @@ from typing import Any, cast
 import pytest
 from rich.console import Console
 
-from failover_tests.drill import _fmt_requests, _fmt_worst, exit_code, run_drill, select
 from failover_tests.outcomes import Outcome, OutcomeLog, RunVerdict, run_verdict
+from stackdrill.drill import _fmt_requests, _fmt_worst, exit_code, run_drill, select
 
 # -- selection ------------------------------------------------------------------------------
 

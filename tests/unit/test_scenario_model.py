@@ -77,3 +77,21 @@ def test_the_engine_does_not_depend_on_the_renderer() -> None:
     code = "import sys, failover_tests.scenario; print('jinja2' in sys.modules, 'failover_tests.report' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_the_restore_is_judged_from_the_revert_on() -> None:
+    from failover_tests.scenario import _write_gap_check
+
+    # writes fail for 2 s during the fault and for 1.5 s once the revert began at 11 s
+    recs = [_rec(t / 10, not (20 <= t < 40 or 120 <= t < 135)) for t in range(0, 200)]
+    whole = _write_gap_check(recs, 3.0, 2.0, 20.0)
+    assert (whole.name, whole.passed, round(whole.observed or 0, 3)) == ("write_gap", True, 2.0)
+    restore = _write_gap_check(
+        recs, 1.0, 11.0, 20.0, since="the revert began", name="restore_write_gap", window="after"
+    )
+    assert (restore.name, restore.window, restore.passed) == ("restore_write_gap", "after", False)
+    assert restore.message == (
+        "api.sessions: writes failed for 1.5 s > 1.0 s from 12.0 s (first write 2.5 s after the revert began)"
+    )
+    with pytest.raises(ScenarioError, match=r"max_restore_write_gap_s = -1"):
+        parse(_scenario(max_restore_write_gap_s=-1))

@@ -263,8 +263,8 @@ def drill(
     Exit 0 when every test passed, 1 when a verdict failed, 2 on bad input, 3 when the kit could
     not run a test (setup failed, stack not steady), 130 when interrupted (Ctrl-C, SIGTERM).
     """
-    from failover_tests.drill import run_drill
     from infra import topology as topo_mod
+    from stackdrill.drill import run_drill
 
     topo_mod.load(topology)  # bad input fails here, before anything is created
     try:
@@ -287,12 +287,9 @@ def drill(
 
 def main() -> None:
     """Entry point: run the CLI, turning kit errors into one line and exit code 2."""
-    import signal
+    from failover_tests.interrupts import sigterm_as_interrupt
 
-    def _term(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt  # unwinds context managers, so faults revert and stacks clean up
-
-    signal.signal(signal.SIGTERM, _term)
+    sigterm_as_interrupt()
     logging.basicConfig(level=os.environ.get("STACKDRILL_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
     try:
         code = app(standalone_mode=False)

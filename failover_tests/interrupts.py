@@ -1,0 +1,35 @@
+"""SIGTERM as Ctrl-C: one handler for the CLI and for bare `pytest` runs.
+
+A runner stopped with SIGTERM (a CI job cancelled, `kill`) must unwind like Ctrl-C does, so
+that every fault's context manager reverts it and every stack goes down. The handler raises
+KeyboardInterrupt in the main thread.
+"""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+
+def _term(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # unwinds context managers, so faults revert and stacks clean up
+
+
+def sigterm_as_interrupt() -> bool:
+    """Install the handler unless someone else handles SIGTERM; return whether it was installed.
+
+    Outside the main thread signals belong to whoever owns it: nothing is installed.
+    """
+    if not hasattr(signal, "SIGTERM") or signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, _term):
+        return False
+    try:
+        signal.signal(signal.SIGTERM, _term)
+    except ValueError:  # not the main thread
+        return False
+    return True
+
+
+def restore_sigterm() -> None:
+    """Put the default SIGTERM back if this module's handler is installed."""
+    if hasattr(signal, "SIGTERM") and signal.getsignal(signal.SIGTERM) is _term:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -7,6 +7,7 @@ KeyboardInterrupt in the main thread.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from types import FrameType
 
@@ -27,6 +28,16 @@ def sigterm_as_interrupt() -> bool:
     except ValueError:  # not the main thread
         return False
     return True
+
+
+def sigint_as_interrupt() -> None:
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt even where the parent ignored it.
+
+    A shell starts background jobs (`cmd &`) with SIGINT ignored, and Python then keeps it
+    ignored: a `kill -INT` to a backgrounded `stackdrill fault` would leave its fault in place.
+    """
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def restore_sigterm() -> None:

@@ -503,9 +503,7 @@ def run(
             error = f"{exc.__class__.__name__}: {exc}"
     records = probe.records
     end_s = max([total_s, fault_end] + [r.scheduled_s for r in records])
-    # A request in flight when the fault lands is part of its damage: "during" opens a little
-    # before the fault (by IN_FLIGHT_S), so "before" judges only requests the fault cannot touch.
-    windows = windows_around(max(0.0, fault_start - min(IN_FLIGHT_S, fault_start / 2)), fault_end, end_s)
+    windows = windows_around(_before_ends(records, fault_start), fault_end, end_s)
     verdict = evaluate(records, [s.to_slo() for s in scenario.slos], windows, label, fault_end_s=fault_end)
     empty = [c.message for c in verdict.checks if c.name == "requests" and not c.passed]
     if empty and error is None:
@@ -601,6 +599,19 @@ def _warm_up(stack: Any, specs: list[PathSpec], rounds: int = 3, timeout_s: floa
         wait_until(one_round, what="the steady state before the fault", timeout_s=timeout_s, interval_s=0.2)
     except StackdrillError as exc:
         raise ScenarioError(f"stack {stack.name} is not steady, so no fault was applied: {exc}") from exc
+
+
+def _before_ends(records: Sequence[Any], fault_start_s: float) -> float:
+    """Where `before` ends: it judges only requests the fault cannot have touched.
+
+    A request still in flight when the fault lands is part of its damage (an edge killed under
+    it, a timeout that runs into the fault): "during" opens IN_FLIGHT_S before the fault, or
+    earlier, at the earliest request still unanswered when the fault began, but never so early
+    that less than half of the steady state is left to `before`.
+    """
+    start = fault_start_s - min(IN_FLIGHT_S, fault_start_s / 2)
+    pending = [r.scheduled_s for r in records if r.scheduled_s < start and r.completed_s > fault_start_s]
+    return max(fault_start_s / 2, min([start, *pending])) if fault_start_s > 0 else 0.0
 
 
 def _sleep_until(probe: Any, t_s: float) -> None:

@@ -287,8 +287,9 @@ def drill(
 
 def main() -> None:
     """Entry point: run the CLI, turning kit errors into one line and exit code 2."""
-    from failover_tests.interrupts import sigterm_as_interrupt
+    from failover_tests.interrupts import sigint_as_interrupt, sigterm_as_interrupt
 
+    sigint_as_interrupt()
     sigterm_as_interrupt()
     logging.basicConfig(level=os.environ.get("STACKDRILL_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
     try:

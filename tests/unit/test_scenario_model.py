@@ -95,3 +95,17 @@ def test_the_restore_is_judged_from_the_revert_on() -> None:
     )
     with pytest.raises(ScenarioError, match=r"max_restore_write_gap_s = -1"):
         parse(_scenario(max_restore_write_gap_s=-1))
+
+
+def test_before_holds_only_requests_answered_before_the_fault() -> None:
+    from dataclasses import replace
+
+    from failover_tests.scenario import _before_ends
+
+    quick = [_rec(t / 10, True) for t in range(0, 40)]  # answered at once, fault at 4 s
+    assert _before_ends(quick, 4.0) == 3.0  # IN_FLIGHT_S before the fault
+    stuck = [*quick, replace(_rec(2.2, False), completed_s=5.2)]  # sent at 2.2 s, lost in the fault
+    assert _before_ends(stuck, 4.0) == 2.2
+    early = [*quick, replace(_rec(0.5, False), completed_s=5.0)]  # half the steady state stays "before"
+    assert _before_ends(early, 4.0) == 2.0
+    assert _before_ends([], 0.0) == 0.0

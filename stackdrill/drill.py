@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+import failover_tests
 from failover_tests.outcomes import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -32,7 +33,7 @@ from failover_tests.plugin import COLLECTOR_KEY, RECORD_ALL_KEY, scenario_names
 if TYPE_CHECKING:
     from failover_tests.session import ReportCollector
 
-SUITES = Path(__file__).parent / "suites"
+SUITES = Path(failover_tests.__file__).parent / "suites"
 
 
 def _norm(name: str) -> str:

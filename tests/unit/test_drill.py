@@ -404,3 +404,10 @@ def test_drill_json_output_carries_the_verdict(drill: Any) -> None:
     doc = json.loads(run.out)
     assert (doc["exit_code"], doc["verdict"]) == (1, "failed")
     assert [(t["test"], t["verdict"]) for t in doc["tests"]] == [("fine-one", "passed"), ("slo-miss", "failed")]
+
+
+def test_the_default_suites_are_where_the_drill_looks() -> None:
+    from stackdrill.drill import SUITES
+
+    names = {p.name for p in SUITES.iterdir()}
+    assert {"test_outages.py", "scenario_smoke.yaml"} <= names, sorted(names)

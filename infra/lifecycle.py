@@ -129,10 +129,15 @@ class StackManager:
         stop = threading.Event()
         watcher = threading.Thread(target=self._watch_health, args=(topo.container_count(), stop), daemon=True)
         watcher.start()
+        errors: list[str] = []
         try:
-            result = stack.up(parallel=PARALLEL, on_event=_event_sink(progress), color="never", suppress_progress=True)
+            result = stack.up(
+                parallel=PARALLEL, on_event=_event_sink(progress, errors), color="never", suppress_progress=True
+            )
         except auto.errors.CommandError as exc:
-            raise StackError(f"pulumi up of stack {self.name} failed: {_tail(exc)}") from exc
+            # The resources' own error messages say what went wrong; the CLI's tail only counts them.
+            detail = " | ".join(errors[-3:])[-900:] or _tail(exc)
+            raise StackError(f"pulumi up of stack {self.name} failed: {detail}") from exc
         finally:
             stop.set()
             watcher.join(timeout=5)
@@ -242,11 +247,20 @@ def _tail(exc: Exception) -> str:
     return " | ".join(lines[-4:])[-600:]
 
 
-def _event_sink(progress: ProgressFn | None) -> Callable[[auto.events.EngineEvent], None] | None:
-    if progress is None:
+def _event_sink(
+    progress: ProgressFn | None, errors: list[str] | None = None
+) -> Callable[[auto.events.EngineEvent], None] | None:
+    """Progress lines for created/updated containers; the engine's error diagnostics into `errors`."""
+    if progress is None and errors is None:
         return None
 
     def on_event(event: auto.events.EngineEvent) -> None:
+        diag = event.diagnostic_event
+        if errors is not None and diag is not None and diag.severity == "error" and diag.message:
+            where = (diag.urn or "").split("::")[-1]
+            errors.append(f"{where}: {' '.join(diag.message.split())}" if where else " ".join(diag.message.split()))
+        if progress is None:
+            return
         if event.resource_pre_event and event.resource_pre_event.metadata:
             md = event.resource_pre_event.metadata
             if md.type.startswith("pulumi-python:dynamic") or md.type.startswith("docker:"):

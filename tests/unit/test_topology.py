@@ -87,3 +87,18 @@ def test_slowstart_ramps_a_returning_server_on_the_default_topology_only() -> No
     default_server = next(line for line in cfg("default").splitlines() if "default-server" in line)
     assert "slowstart 5000ms" in default_server
     assert "slowstart" not in cfg("naive")
+
+
+def test_a_failed_up_names_the_resources_errors() -> None:
+    from types import SimpleNamespace
+
+    from infra.lifecycle import _event_sink
+
+    errors: list[str] = []
+    sink = _event_sink(None, errors)
+    assert sink is not None
+    urn = "urn:pulumi:s::stackdrill::pulumi-python:dynamic:Container::sd-x-api-0"
+    for severity, text in (("info", "pulling"), ("error", "Conflict.  The container name\n is in use")):
+        diag = SimpleNamespace(severity=severity, message=text, urn=urn)
+        sink(SimpleNamespace(diagnostic_event=diag, resource_pre_event=None, res_outputs_event=None))  # type: ignore[arg-type]
+    assert errors == ["sd-x-api-0: Conflict. The container name is in use"]

@@ -17,11 +17,12 @@ def _term(signum: int, frame: FrameType | None) -> None:
 
 
 def sigterm_as_interrupt() -> bool:
-    """Install the handler unless someone else handles SIGTERM; return whether it was installed.
+    """Install the handler where SIGTERM still has its default; return whether this call installed it.
 
-    Outside the main thread signals belong to whoever owns it: nothing is installed.
+    Where it is already installed (the CLI runs pytest in-process) or handled otherwise, or
+    outside the main thread, nothing changes and the caller must not remove it later.
     """
-    if not hasattr(signal, "SIGTERM") or signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, _term):
+    if not hasattr(signal, "SIGTERM") or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return False
     try:
         signal.signal(signal.SIGTERM, _term)

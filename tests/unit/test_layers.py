@@ -35,3 +35,21 @@ def test_no_upward_import(package: str) -> None:
         for name in _imports(path) & FORBIDDEN[package]
     }
     assert not bad, sorted(bad)
+
+
+def test_the_plugin_leaves_the_clis_sigterm_handler_in_place() -> None:
+    import signal
+
+    from failover_tests.interrupts import restore_sigterm, sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        assert sigterm_as_interrupt() is True  # the CLI installs it
+        installed = signal.getsignal(signal.SIGTERM)
+        assert sigterm_as_interrupt() is False  # the in-process plugin must not claim it...
+        assert signal.getsignal(signal.SIGTERM) is installed  # ...so it never removes it
+        restore_sigterm()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -73,7 +73,7 @@ def slow_model(name: str = "slow-model-protected") -> dict[str, Any]:
 
 
 def primary_restart() -> dict[str, Any]:
-    """Restart the Redis primary faster than Sentinel notices: no acknowledged write may be lost.
+    """Restart the Redis primary: no acknowledged write may be lost.
 
     A primary without persistence comes back empty, and its replica resyncs from it: every
     session is gone (the failure Redis' replication docs warn of). The drill reads back every
@@ -81,8 +81,9 @@ def primary_restart() -> dict[str, Any]:
     """
     return scenario(
         "primary-restart",
-        "restart the current Redis primary (gracefully, back within a second: before Sentinel acts); "
-        "every acknowledged write is read back and none may be lost",
+        "restart the current Redis primary gracefully: back before Sentinel acts, or kept down by its "
+        "start-up fence until Sentinel has promoted the replica; every acknowledged write is read back "
+        "and none may be lost",
         {"name": "restart", "target": "role=primary", "params": {"grace_s": 2}},
         slos=[slo("api.complete"), slo("web.home"), slo("api.sessions", windows=("before",), recovery_s=None)],
         duration_s=4.0,

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +32,10 @@ PATHS = {p.name: p for p in default_paths()}
 IN_FLIGHT_S = 1.0
 # How long the steady-state gate waits for the stack to converge, before and after a scenario.
 STEADY_TIMEOUT_S = 60.0
+# The measured part of the steady-state gate: a burst at the drill's rate, every request ok and
+# answered within BASELINE_MAX_MS (see `_baseline`).
+BASELINE_S = 1.5
+BASELINE_MAX_MS = 1000.0
 # The longest an action scenario (rolling restart, Pulumi update) may take.
 ACTION_BUDGET_S = 600.0
 WINDOWS: tuple[Literal["before", "during", "after"], ...] = ("before", "during", "after")
@@ -420,16 +424,10 @@ def run(
     time the action takes: a rolling restart or a Pulumi update under load.
     """
     table = paths or PATHS
-    run_id = f"{scenario.name}-{uuid.uuid4().hex[:6]}"
-    specs = [
-        PathSpec(
-            p.name, p.method, p.path.replace("drill-{n}", f"{run_id}-{{n}}"), p.body,
-            scenario.traffic.timeout_s, p.ok_statuses, setup=p.setup,
-        )
-        for p in (table[n] for n in scenario.traffic.paths)
-    ]  # fmt: skip
+    specs = _specs(scenario, table, f"{scenario.name}-{uuid.uuid4().hex[:6]}")
     steady.wait_steady(stack, timeout_s=STEADY_TIMEOUT_S, when="before the scenario")
     _warm_up(stack, specs)
+    _baseline(stack, scenario, table)
     total_s = scenario.steady_state_s + scenario.duration_s + scenario.recovery_s
     if action is not None or scenario.fault is not None:
         # An action takes as long as it takes (a rolling restart of N replicas), and so does a
@@ -566,6 +564,55 @@ def run(
         paths=[s.name for s in specs],
         expect_failure=scenario.expect == "fail",
     )
+
+
+def _specs(scenario: Scenario, table: Mapping[str, PathSpec], run_id: str) -> list[PathSpec]:
+    """The scenario's paths as the probe sends them; session keys carry `run_id`."""
+    return [
+        PathSpec(
+            p.name, p.method, p.path.replace("drill-{n}", f"{run_id}-{{n}}"), p.body,
+            scenario.traffic.timeout_s, p.ok_statuses, setup=p.setup,
+        )
+        for p in (table[n] for n in scenario.traffic.paths)
+    ]  # fmt: skip
+
+
+def _baseline(stack: Any, scenario: Scenario, table: Mapping[str, PathSpec], timeout_s: float = 45.0) -> None:
+    """Steady-state hypothesis, measured: a burst at the drill's own rate comes back clean.
+
+    A few requests in a row say every path answers; they say nothing of how the stack takes
+    the drill's concurrency. A fresh stack's first burst opens connections through every hop
+    at once, and it stalled: in CI, one API replica of a stack made seconds earlier held
+    requests for 3 s in the first second of traffic, so the `before` window failed and the
+    drill proved nothing. So open-loop traffic at the drill's rate runs for BASELINE_S (on
+    keys of its own: the drill's read-back of acknowledged writes stays its own) until one
+    burst has every request answered ok within BASELINE_MAX_MS; a stack that never gets
+    there is not steady, which is the kit's error, not a verdict.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        specs = _specs(scenario, table, f"baseline-{uuid.uuid4().hex[:6]}")
+        rate = scenario.traffic.rate_per_s
+        probe = stack.probe(rate_per_s=rate, duration_s=BASELINE_S, paths=specs, name=f"{scenario.name}-baseline")
+        with probe:
+            probe.join(BASELINE_S + scenario.traffic.timeout_s + 5)  # it stops by itself
+        records = probe.records
+        bad = [r for r in records if not r.ok or r.latency_ms > BASELINE_MAX_MS]
+        if records and not bad:
+            return
+        worst = max(records, key=lambda r: (not r.ok, r.latency_ms), default=None)
+        what = (
+            "no request was sent"
+            if worst is None
+            else f"{len(bad)} of {len(records)} requests failed or took over {BASELINE_MAX_MS:.0f} ms "
+            f"(worst: {worst.path} {worst.error or f'{worst.latency_ms:.0f} ms'})"
+        )
+        if time.monotonic() >= deadline:
+            raise ScenarioError(
+                f"stack {stack.name} is not steady, so no fault was applied: a baseline at {rate:g} req/s "
+                f"per path never came back clean in {timeout_s:.0f} s: {what}"
+            )
+        log.info("baseline of %s not clean yet: %s", scenario.name, what)
 
 
 def _warm_up(stack: Any, specs: list[PathSpec], rounds: int = 3, timeout_s: float = 45.0) -> None:

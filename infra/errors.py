@@ -36,6 +36,10 @@ class StackError(StackdrillError):
     """A stack operation (up, down, read outputs) failed."""
 
 
+class StaleNetwork(StackError):
+    """A kit network the Docker engine refuses to remove although nothing is attached to it."""
+
+
 class StackNotSteady(StackError):
     """The stack did not converge to its steady state in time: no verdict can be given on it."""
 

@@ -23,7 +23,7 @@ from pulumi import automation as auto
 from infra import docker_backend, store_state
 from infra import outputs as O
 from infra.components.networks import network_name
-from infra.errors import StackError, ToolchainError
+from infra.errors import StackError, StaleNetwork, ToolchainError
 from infra.host import state_dir
 from infra.program import ProgramArgs, build
 from infra.resources import select_backend
@@ -237,7 +237,10 @@ def sweep_stack(name: str) -> tuple[int, int]:
     for c in containers:
         docker_backend.remove_container(c["Id"])
     for n in networks:
-        docker_backend.remove_network(n["Name"])
+        try:
+            docker_backend.remove_network(n["Name"])
+        except StaleNetwork as exc:
+            log.warning("%s", exc)
     return len(containers), len(networks)
 
 

@@ -36,6 +36,14 @@ def find(topo: Topology) -> list[Spof]:
         out.append(Spof("integration", "one replica, called inline by the naive API: its loss fails completions"))
     if topo.store.replicas == 0:
         out.append(Spof("store", "no Redis replica: losing the primary loses every session"))
+    if 0 < topo.store.replicas == topo.store.min_replicas_to_write:
+        out.append(
+            Spof(
+                "store",
+                f"min_replicas_to_write {topo.store.min_replicas_to_write} with {topo.store.replicas} replica(s): "
+                "losing one replica stops every session write",
+            )
+        )
     if topo.store.sentinels - 1 < topo.store.quorum:
         out.append(
             Spof(
@@ -48,10 +56,21 @@ def find(topo: Topology) -> list[Spof]:
     if len(zones) == 1:
         out.append(Spof(f"zone {zones[0]}", "the only zone: losing it loses everything"))
     else:
-        counts = {**tiers, "redis": 1 + topo.store.replicas}
-        for tier, n in counts.items():
-            used = {topo.zone_of(i) for i in range(n)}
-            if len(used) == 1 and n >= 1 and tiers.get(tier, 2) >= 2:
+        nodes = 1 + topo.store.replicas
+        for zone in sorted({topo.store_zone_of(i) for i in range(nodes)}):
+            left = sum(topo.store_zone_of(i) != zone for i in range(nodes))
+            if topo.store.min_replicas_to_write and 0 < left < 1 + topo.store.min_replicas_to_write:
+                out.append(
+                    Spof(
+                        f"zone {zone}",
+                        f"losing it leaves {left} Redis node(s), too few for min_replicas_to_write "
+                        f"{topo.store.min_replicas_to_write}: session writes stop",
+                    )
+                )
+        placed = {tier: {topo.zone_of(i) for i in range(n)} for tier, n in tiers.items() if n >= 2}
+        placed["redis"] = {topo.store_zone_of(i) for i in range(nodes)}
+        for tier, used in placed.items():
+            if len(used) == 1:
                 out.append(Spof(f"zone {next(iter(used))}", f"holds every {tier} replica"))
     out.append(Spof("chaos", "Toxiproxy on the dependency edges (test instrumentation, not your topology)", True))
     return out

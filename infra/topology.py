@@ -106,6 +106,13 @@ class Store(_Model):
     # aof: every node keeps an append-only file, so a restarted primary cannot come back empty and
     # wipe its replica. none: nothing survives a restart (unsafe; for the kit's own tests).
     persistence: Literal["aof", "none"] = "aof"
+    # A primary accepts a write only while at least this many replicas are connected and acked
+    # within the last 10 s. An old primary back from a restart or a lost zone has none, so it
+    # refuses the writes it would otherwise acknowledge and then drop when Sentinel turns it into
+    # a replica of the new primary. Below `replicas`, so losing one replica does not stop writes.
+    min_replicas_to_write: int = Field(0, ge=0)
+    # The zones the Redis nodes spread over, one after another; empty: the topology's zones.
+    zones: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _quorum_fits(self) -> Store:
@@ -113,6 +120,11 @@ class Store(_Model):
             raise ValueError(
                 f"store.quorum {self.quorum} > store.sentinels {self.sentinels}; "
                 "quorum must be at most the number of sentinels"
+            )
+        if self.min_replicas_to_write > self.replicas:
+            raise ValueError(
+                f"store.min_replicas_to_write {self.min_replicas_to_write} > store.replicas {self.replicas}: "
+                "the primary could never accept a write; lower it or add replicas"
             )
         return self
 
@@ -158,6 +170,11 @@ class Topology(_Model):
     def zone_of(self, replica: int) -> str:
         """Zone of the replica with this index (round-robin over the zones)."""
         return self.zones[replica % len(self.zones)]
+
+    def store_zone_of(self, node: int) -> str:
+        """Zone of the Redis node with this index (round-robin over the store's zones)."""
+        zones = self.store.zones or self.zones
+        return zones[node % len(zones)]
 
     def serving_tiers(self) -> dict[str, int]:
         """Replica count of every tier on a request path, in data-path order."""

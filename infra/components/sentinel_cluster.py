@@ -78,10 +78,26 @@ class SentinelCluster(pulumi.ComponentResource):
         self.containers, self.handles = [], []
         self.redis_names = [ctx.name(TIER_REDIS, i) for i in range(1 + store.replicas)]
         primary = self.redis_names[0]
+        self.sentinel_names = [ctx.name(TIER_SENTINEL, i) for i in range(store.sentinels)]
+        # An old primary must not come back while Sentinel replaces it (services/app/redis_fence.py).
+        # With nothing to promote there is nothing to wait for.
+        bound_s = (store.down_after_ms + 2 * store.failover_timeout_ms) / 1000 + 2
+        fence = (
+            "python3 -m services.app.redis_fence --me {me} "
+            f"--sentinels {','.join(self.sentinel_names)} --master {MASTER_NAME} "
+            f"--down-after-ms {store.down_after_ms} --bound-s {bound_s:g}; "
+            if store.replicas
+            else ""
+        )
+        redis_zones = store.zones or args.zones
         for i, cname in enumerate(self.redis_names):
-            zone = args.zones[i % len(args.zones)]
+            zone = redis_zones[i % len(redis_zones)]
             conf = render(
-                "redis/redis.conf.j2", hostname=cname, primary=primary if i else "", persistence=store.persistence
+                "redis/redis.conf.j2",
+                hostname=cname,
+                primary=primary if i else "",
+                persistence=store.persistence,
+                min_replicas_to_write=store.min_replicas_to_write,
             )
             spec = ContainerSpec(
                 name=cname,
@@ -89,7 +105,8 @@ class SentinelCluster(pulumi.ComponentResource):
                 command=(
                     "sh",
                     "-c",
-                    'exec redis-server /etc/stackdrill/redis.conf --requirepass "$REDIS_PASSWORD" '
+                    fence.format(me=cname)
+                    + 'exec redis-server /etc/stackdrill/redis.conf --requirepass "$REDIS_PASSWORD" '
                     '--masterauth "$REDIS_PASSWORD"',
                 ),
                 labels=ctx.labels(TIER_REDIS, i, zone),
@@ -101,7 +118,6 @@ class SentinelCluster(pulumi.ComponentResource):
             handle = backend.container(spec, pulumi.ResourceOptions(parent=self), secret_env=secret_env)
             self.handles.append(handle)
             self.containers.append(entry(cname, TIER_REDIS, i, zone, net, role="primary" if i == 0 else "replica"))
-        self.sentinel_names = [ctx.name(TIER_SENTINEL, i) for i in range(store.sentinels)]
         sentinel_zones = store.sentinel_zones or args.zones
         for i, cname in enumerate(self.sentinel_names):
             zone = sentinel_zones[i % len(sentinel_zones)]

@@ -65,6 +65,32 @@ def test_sentinels_without_quorum_margin() -> None:
     assert any(s.component == "sentinel" for s in spof.find(topo))
 
 
+def test_writes_that_need_every_replica_are_a_spof() -> None:
+    """min_replicas_to_write equal to the replicas: one lost replica (or its zone) stops writes."""
+    topo = topology.parse({"store": {"replicas": 1, "min_replicas_to_write": 1, "sentinel_zones": ["a", "b", "c"]}})
+    found = [str(s) for s in spof.find(topo)]
+    assert any(s.startswith("store: min_replicas_to_write 1 with 1 replica(s)") for s in found), found
+    assert any(s.startswith("zone a: losing it leaves 1 Redis node(s)") for s in found), found
+    # Two replicas over three zones: any one zone can go, writes keep a replica to land on.
+    spread = topology.parse(
+        {"zones": ["a", "b"], "store": {"replicas": 2, "min_replicas_to_write": 1, "zones": ["a", "b", "c"]}}
+    )
+    assert not [s for s in spof.find(spread) if "min_replicas_to_write" in str(s)]
+    # The same two replicas over the two service zones: zone a holds two of the three nodes.
+    packed = topology.parse({"zones": ["a", "b"], "store": {"replicas": 2, "min_replicas_to_write": 1}})
+    assert "zone b" not in {s.component for s in spof.find(packed) if "Redis" in s.reason}
+    assert "zone a" in {s.component for s in spof.find(packed) if "Redis" in s.reason}
+
+
+def test_min_replicas_to_write_above_the_replicas_is_refused() -> None:
+    import pytest
+
+    from infra.errors import TopologyError
+
+    with pytest.raises(TopologyError, match="min_replicas_to_write 2 > store.replicas 1"):
+        topology.parse({"store": {"replicas": 1, "min_replicas_to_write": 2}})
+
+
 def test_naive_profile_makes_the_integration_a_spof() -> None:
     assert any(s.component == "integration" for s in spof.find(topology.load("naive")))
     assert not any(s.component == "integration" for s in spof.find(topology.load("default")))

@@ -1,0 +1,45 @@
+"""The Redis start-up fence: an old primary stays down while Sentinel replaces it, and only then."""
+
+from __future__ import annotations
+
+from services.app.redis_fence import SDOWN_GRACE_S, View, reason_to_wait, view_of
+
+ME = "sd-s-redis-0"
+
+
+def view(primary: str = ME, flags: str = "master", pending: int = 0, last_ok: int = 100) -> View:
+    return View("sd-s-sentinel-0", primary, frozenset(flags.split(",")), pending, last_ok)
+
+
+def test_a_node_no_sentinel_names_the_primary_starts_at_once() -> None:
+    assert reason_to_wait([view(primary="sd-s-redis-1")], ME, 1000, 0.0) is None
+    assert reason_to_wait([], ME, 1000, 0.0) is None  # no Sentinel to ask: never keep the store down
+
+
+def test_a_primary_being_failed_over_waits() -> None:
+    assert "failing" in str(reason_to_wait([view(flags="master,s_down,o_down,failover_in_progress")], ME, 1000, 0.0))
+    assert "objectively down" in str(reason_to_wait([view(flags="master,s_down,o_down")], ME, 1000, 0.0))
+
+
+def test_a_primary_about_to_be_flagged_waits_and_a_fresh_one_starts() -> None:
+    assert "about to act" in str(reason_to_wait([view(pending=700)], ME, 1000, 0.0))
+    assert "about to act" in str(reason_to_wait([view(last_ok=900)], ME, 1000, 0.0))
+    assert reason_to_wait([view(pending=0, last_ok=200)], ME, 1000, 0.0) is None
+    # A long down-after (the unsafe no-persistence topology): a quick restart is not fenced.
+    assert reason_to_wait([view(last_ok=1500)], ME, 5000, 0.0) is None
+
+
+def test_subjectively_down_without_a_quorum_waits_only_a_grace() -> None:
+    flagged = [view(flags="master,s_down", last_ok=3000)]
+    assert reason_to_wait(flagged, ME, 1000, 0.5) is not None
+    assert reason_to_wait(flagged, ME, 1000, SDOWN_GRACE_S) is None
+
+
+def test_one_sentinel_naming_the_new_primary_ends_the_wait() -> None:
+    views = [view(flags="master,s_down,o_down,failover_in_progress"), view(primary="sd-s-redis-2")]
+    assert reason_to_wait(views, ME, 1000, 0.0) is None
+
+
+def test_view_from_a_sentinel_master_reply() -> None:
+    state = {"ip": ME, "flags": "master,s_down", "last-ping-sent": "1200", "last-ok-ping-reply": "1300"}
+    assert view_of("s0", state) == View("s0", ME, frozenset({"master", "s_down"}), 1200, 1300)

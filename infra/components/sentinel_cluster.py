@@ -80,13 +80,13 @@ class SentinelCluster(pulumi.ComponentResource):
         primary = self.redis_names[0]
         self.sentinel_names = [ctx.name(TIER_SENTINEL, i) for i in range(store.sentinels)]
         # An old primary must not come back while Sentinel replaces it (services/app/redis_fence.py).
-        # With nothing to promote there is nothing to wait for.
+        # With nothing to promote there is nothing to wait for; `restart_fence: false` turns it off.
         bound_s = (store.down_after_ms + 2 * store.failover_timeout_ms) / 1000 + 2
         fence = (
             "python3 -m services.app.redis_fence --me {me} "
             f"--sentinels {','.join(self.sentinel_names)} --master {MASTER_NAME} "
             f"--down-after-ms {store.down_after_ms} --bound-s {bound_s:g}; "
-            if store.replicas
+            if store.replicas and store.restart_fence
             else ""
         )
         redis_zones = store.zones or args.zones

@@ -33,54 +33,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import math
 import resource
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
-from typing import Protocol, TypeAlias
 from urllib.parse import urlsplit
 
 import aiohttp
-from hdrh.histogram import HdrHistogram
 from yarl import URL
 
+from failover_tests.traffic.paths import PathSpec
+from failover_tests.traffic.records import Event, LagStats, Record
+from failover_tests.traffic.stats import HDR_HIGHEST_US, HDR_LOWEST_US, latency_histogram
 from infra.errors import ScenarioError
 
-__all__ = [
-    "Event",
-    "JSONValue",
-    "LagStats",
-    "PathSpec",
-    "Probe",
-    "Record",
-    "TimeSpan",
-    "WindowStats",
-    "default_paths",
-    "latency_histogram",
-    "summarize",
-]
-
 log = logging.getLogger(__name__)
-
-JSONValue: TypeAlias = "dict[str, JSONValue] | list[JSONValue] | str | int | float | bool | None"
-BodyFactory: TypeAlias = Callable[[int], JSONValue]
-
-# HdrHistogram range and precision used for every latency figure: 1 us .. 120 s, 3 digits.
-HDR_LOWEST_US = 1
-HDR_HIGHEST_US = 120_000_000
-HDR_SIGNIFICANT_DIGITS = 3
 
 SERVED_BY_HEADER = "X-Served-By"
 API_STATE_HEADER = "X-Api-State"
 FALLBACK_STATES = frozenset({"fallback", "degraded"})
 
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 # Errors after which a client with several DNS records would try the next address: the
 # connection was never made (refused, reset or timed out while connecting), so the request
@@ -92,341 +70,6 @@ _CONNECT_ERRORS: tuple[type[BaseException], ...] = (
 )
 _START_LEAD_S = 0.02  # first request is scheduled this long after the loop is ready
 _JOIN_GRACE_S = 1.0  # extra wait for in-flight requests beyond their own budget
-
-
-def latency_histogram() -> HdrHistogram:
-    """A fresh HdrHistogram in microseconds (1 us..120 s, 3 significant digits)."""
-    return HdrHistogram(HDR_LOWEST_US, HDR_HIGHEST_US, HDR_SIGNIFICANT_DIGITS)
-
-
-def _to_us(value_ms: float) -> int:
-    """Clamp a latency in ms to the histogram's trackable range, in whole microseconds."""
-    return min(HDR_HIGHEST_US, max(HDR_LOWEST_US, round(value_ms * 1000.0)))
-
-
-@dataclass(frozen=True, slots=True)
-class PathSpec:
-    """One kind of request the probe sends, at the probe's rate."""
-
-    name: str
-    method: str
-    path: str
-    body: JSONValue | BodyFactory = None
-    timeout_s: float = 3.0
-    ok_statuses: frozenset[int] | None = None
-    setup: PathSpec | None = None
-
-    def __post_init__(self) -> None:
-        """Reject a spec that could not be sent, naming the field and the fix."""
-        if not self.name:
-            raise ScenarioError("PathSpec.name is empty: give the path a name like 'api.complete'")
-        if self.method not in _METHODS:
-            raise ScenarioError(
-                f"PathSpec {self.name!r}: method {self.method!r} is not one of {sorted(_METHODS)} (use upper case)"
-            )
-        if not self.path.startswith("/"):
-            raise ScenarioError(f"PathSpec {self.name!r}: path {self.path!r} must start with '/'")
-        if not (self.timeout_s > 0 and math.isfinite(self.timeout_s)):
-            raise ScenarioError(f"PathSpec {self.name!r}: timeout_s={self.timeout_s!r} must be a positive number")
-        if self.ok_statuses is not None and (
-            not self.ok_statuses or any(not 100 <= s <= 599 for s in self.ok_statuses)
-        ):
-            raise ScenarioError(
-                f"PathSpec {self.name!r}: ok_statuses={sorted(self.ok_statuses)} must be a "
-                "non-empty set of HTTP statuses (100..599)"
-            )
-
-    def url_path(self, seq: int) -> str:
-        """The request path for sequence number `seq` (`{n}` replaced)."""
-        return self.path.replace("{n}", str(seq))
-
-    def body_for(self, seq: int) -> JSONValue:
-        """The JSON body for sequence number `seq`, or None for no body."""
-        return self.body(seq) if callable(self.body) else self.body
-
-    def is_ok(self, status: int) -> bool:
-        """Whether an HTTP status counts as success for this path (default: 2xx)."""
-        if self.ok_statuses is None:
-            return 200 <= status <= 299
-        return status in self.ok_statuses
-
-
-def default_paths(*, timeout_s: float = 3.0) -> list[PathSpec]:
-    """The four paths of the replica stack: completion, session write and read, home page."""
-    steady_key = "/v1/sessions/drill-steady"
-    return [
-        PathSpec("api.complete", "POST", "/v1/complete", {"prompt": "drill"}, timeout_s),
-        PathSpec("api.sessions", "PUT", "/v1/sessions/drill-{n}", _session_body, timeout_s),
-        PathSpec(
-            "api.sessions_read",
-            "GET",
-            steady_key,
-            timeout_s=timeout_s,
-            ok_statuses=frozenset({200}),
-            setup=PathSpec("api.sessions_read.setup", "PUT", steady_key, {"n": -1}, timeout_s=timeout_s),
-        ),
-        PathSpec("web.home", "GET", "/", timeout_s=timeout_s),
-    ]
-
-
-def _session_body(seq: int) -> JSONValue:
-    """Body of the session write for sequence number `seq`."""
-    return {"n": seq}
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One request as the client saw it; times are seconds since the probe's start."""
-
-    path: str  # the PathSpec's name
-    seq: int  # the path's sequence number, also its `{n}`
-    scheduled_s: float  # when the request was due
-    latency_ms: float  # from the scheduled start, not the send: no coordinated omission
-    status: int  # HTTP status, 0 when no answer came (transport error, timeout, not sent)
-    ok: bool  # the status is one of the path's ok statuses and no transport error occurred
-    replica: str | None  # the X-Served-By header of the answer
-    endpoint: str | None  # base URL of the last attempt: the one that answered or failed last
-    error: str | None  # why it failed (`HTTP 503`, `timeout: ...`), None when ok
-    fallback: bool  # a `"fallback": true` body or an X-Api-State of fallback/degraded
-    completed_s: float  # when the answer (or the failure) came
-    attempts: int = 1  # endpoints tried; 0 when not sent
-    lag_ms: float = 0.0  # how late the probe sent it (already included in latency_ms)
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The record as a JSON-ready dict."""
-        return {
-            "path": self.path,
-            "seq": self.seq,
-            "scheduled_s": self.scheduled_s,
-            "latency_ms": self.latency_ms,
-            "status": self.status,
-            "ok": self.ok,
-            "replica": self.replica,
-            "endpoint": self.endpoint,
-            "error": self.error,
-            "fallback": self.fallback,
-            "completed_s": self.completed_s,
-            "attempts": self.attempts,
-            "lag_ms": self.lag_ms,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """A labelled moment on the probe's clock, e.g. a fault applied or reverted."""
-
-    t_s: float
-    label: str
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The event as a JSON-ready dict."""
-        return {"t_s": self.t_s, "label": self.label}
-
-
-@dataclass(frozen=True, slots=True)
-class LagStats:
-    """How late requests were sent compared with their schedule."""
-
-    count: int
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    max_ms: float
-    mean_ms: float
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The stats as a JSON-ready dict."""
-        return {
-            "count": self.count,
-            "p50_ms": self.p50_ms,
-            "p90_ms": self.p90_ms,
-            "p99_ms": self.p99_ms,
-            "max_ms": self.max_ms,
-            "mean_ms": self.mean_ms,
-        }
-
-
-class TimeSpan(Protocol):
-    """A named half-open interval [start_s, end_s) of scheduled times (e.g. slo.Window)."""
-
-    @property
-    def name(self) -> str:
-        """The window's name."""
-        ...
-
-    @property
-    def start_s(self) -> float:
-        """Inclusive start, seconds since probe start."""
-        ...
-
-    @property
-    def end_s(self) -> float:
-        """Exclusive end, seconds since probe start."""
-        ...
-
-
-@dataclass(frozen=True)
-class WindowStats:
-    """What one path saw in one window; requests belong to the window of their schedule.
-
-    Every request is one of: a *real* answer (ok, not a fallback), a *fallback* answer (ok, but a
-    cached or degraded one: ``fallback_count``), or a failure. ``ok_count`` and
-    ``success_ratio`` count fallback answers as successes unless ``fallback_is_failure``.
-    """
-
-    path: str
-    window: str
-    start_s: float
-    end_s: float
-    count: int
-    ok_count: int
-    success_ratio: float | None
-    p50_ms: float | None
-    p90_ms: float | None
-    p99_ms: float | None
-    max_ms: float | None
-    longest_failure_run: int
-    replicas: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-    fallback_count: int = 0
-    statuses: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-    real_count: int = 0
-    fallback_is_failure: bool = False
-    retried_count: int = 0  # requests sent to a second edge after a connect error (attempts > 1)
-    errors: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # failure kind -> count
-
-    @property
-    def fallback_share(self) -> float | None:
-        """Fallback answers / all requests of the window; None when it is empty."""
-        return self.fallback_count / self.count if self.count else None
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The stats as a JSON-ready dict."""
-        return {
-            "path": self.path,
-            "window": self.window,
-            "start_s": self.start_s,
-            "end_s": self.end_s,
-            "count": self.count,
-            "ok_count": self.ok_count,
-            "success_ratio": self.success_ratio,
-            "p50_ms": self.p50_ms,
-            "p90_ms": self.p90_ms,
-            "p99_ms": self.p99_ms,
-            "max_ms": self.max_ms,
-            "longest_failure_run": self.longest_failure_run,
-            "replicas": dict(self.replicas),
-            "real_count": self.real_count,
-            "fallback_count": self.fallback_count,
-            "fallback_share": self.fallback_share,
-            "fallback_is_failure": self.fallback_is_failure,
-            "retried_count": self.retried_count,
-            "statuses": dict(self.statuses),
-            "errors": dict(self.errors),
-        }
-
-
-def error_kind(error: str) -> str:
-    """The kind of a failure: `HTTP 503: <what the server said>`, `timeout`, `ServerDisconnectedError`."""
-    if error.startswith("HTTP "):
-        # `HTTP 503: session store unavailable: ...`: the status and what the server said.
-        return error[:60]
-    head = error.split(":", 1)[0].strip()
-    return head[:40] or "error"
-
-
-def summarize(
-    records: Iterable[Record],
-    path: str,
-    window: TimeSpan | None = None,
-    *,
-    fallback_is_failure: bool = False,
-) -> WindowStats:
-    """Summarise one path's records scheduled in `window` (all records when None).
-
-    Latency percentiles cover every request, failed ones included (the user waited that
-    long either way), and come from an HdrHistogram (1 us..120 s, 3 significant digits:
-    within 0.1%, clamped to the exact minimum and maximum); `max_ms` is exact. The
-    longest failure run follows scheduled order, not completion order. Fallback answers
-    (ok, flagged as fallback) are counted apart from real answers; with `fallback_is_failure`
-    they also count as failures. A failed request is a failure, never a fallback answer.
-    Requests that failed over to another edge after a connect error are `retried_count`.
-    """
-    selected = [r for r in records if r.path == path]
-    if window is not None:
-        selected = [r for r in selected if window.start_s <= r.scheduled_s < window.end_s]
-        name, start_s, end_s = window.name, window.start_s, window.end_s
-    else:
-        name = "all"
-        start_s = 0.0
-        end_s = max((r.scheduled_s for r in selected), default=0.0)
-    selected.sort(key=lambda r: (r.scheduled_s, r.seq))
-
-    hist = latency_histogram()
-    ok_count = 0
-    run = longest = 0
-    replicas: Counter[str] = Counter()
-    statuses: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
-    fallback_count = real_count = retried_count = 0
-    for rec in selected:
-        if rec.attempts > 1:
-            retried_count += 1
-        hist.record_value(_to_us(rec.latency_ms))
-        good = rec.ok and not (fallback_is_failure and rec.fallback)
-        if good:
-            ok_count += 1
-            run = 0
-        else:
-            run += 1
-            longest = max(longest, run)
-        if rec.replica is not None:
-            replicas[rec.replica] += 1
-        if rec.ok and rec.fallback:
-            fallback_count += 1
-        elif rec.ok:
-            real_count += 1
-        statuses[str(rec.status)] += 1
-        if rec.error:
-            errors[error_kind(rec.error)] += 1
-
-    count = len(selected)
-    if count:
-        lo_ms = min(r.latency_ms for r in selected)
-        max_ms: float | None = max(r.latency_ms for r in selected)
-        assert max_ms is not None
-
-        def pct(q: float) -> float:
-            # HdrHistogram reports a bucket's highest equivalent value (up to 0.1% high);
-            # a percentile can never lie outside the exact minimum and maximum.
-            return min(max_ms, max(lo_ms, hist.get_value_at_percentile(q) / 1000.0))
-
-        p50: float | None = pct(50.0)
-        p90: float | None = pct(90.0)
-        p99: float | None = pct(99.0)
-        ratio: float | None = ok_count / count
-    else:
-        p50 = p90 = p99 = max_ms = ratio = None
-    return WindowStats(
-        path=path,
-        window=name,
-        start_s=start_s,
-        end_s=end_s,
-        count=count,
-        ok_count=ok_count,
-        success_ratio=ratio,
-        p50_ms=p50,
-        p90_ms=p90,
-        p99_ms=p99,
-        max_ms=max_ms,
-        longest_failure_run=longest,
-        replicas=MappingProxyType(dict(replicas.most_common())),
-        fallback_count=fallback_count,
-        statuses=MappingProxyType(dict(sorted(statuses.items()))),
-        real_count=real_count,
-        fallback_is_failure=fallback_is_failure,
-        retried_count=retried_count,
-        errors=MappingProxyType(dict(sorted(errors.items()))),
-    )
 
 
 def _check_endpoint(endpoint: str) -> str:
@@ -967,23 +610,24 @@ class Probe:
             sink.append(
                 _record(
                     spec,
-                    seq,
-                    scheduled_s,
-                    elapsed_s,
-                    status,
-                    error,
-                    replica,
-                    endpoint,
-                    fallback,
-                    attempts,
-                    lag_s,
-                    detail,
+                    seq=seq,
+                    scheduled_s=scheduled_s,
+                    elapsed_s=elapsed_s,
+                    status=status,
+                    error=error,
+                    replica=replica,
+                    endpoint=endpoint,
+                    fallback=fallback,
+                    attempts=attempts,
+                    lag_s=lag_s,
+                    detail=detail,
                 )
             )
 
 
 def _record(
     spec: PathSpec,
+    *,
     seq: int,
     scheduled_s: float,
     elapsed_s: float,
@@ -1040,18 +684,4 @@ def _body_says_fallback(payload: bytes) -> bool:
 
 def _shift(rec: Record, offset_s: float) -> Record:
     """The same record with its times moved by `offset_s`."""
-    return Record(
-        path=rec.path,
-        seq=rec.seq,
-        scheduled_s=rec.scheduled_s + offset_s,
-        latency_ms=rec.latency_ms,
-        status=rec.status,
-        ok=rec.ok,
-        replica=rec.replica,
-        endpoint=rec.endpoint,
-        error=rec.error,
-        fallback=rec.fallback,
-        completed_s=rec.completed_s + offset_s,
-        attempts=rec.attempts,
-        lag_ms=rec.lag_ms,
-    )
+    return dataclasses.replace(rec, scheduled_s=rec.scheduled_s + offset_s, completed_s=rec.completed_s + offset_s)

@@ -1,0 +1,47 @@
+"""Open-loop traffic probes: what the clients of the stack saw, request by request.
+
+- `paths`: what a probe sends (`PathSpec`, `default_paths`);
+- `records`: what it keeps (`Record`, `Event`, `LagStats`);
+- `stats`: figures over a window of records (`summarize`, `WindowStats`, one HdrHistogram
+  definition of every percentile);
+- `probe`: the engine (`Probe`), its schedule, endpoint failover and bounds.
+"""
+
+from __future__ import annotations
+
+from failover_tests.traffic.paths import BodyFactory, JSONValue, PathSpec, default_paths
+from failover_tests.traffic.probe import FALLBACK_STATES, SERVED_BY_HEADER, Probe, _body_error
+from failover_tests.traffic.records import Event, LagStats, Record, TimeSpan
+from failover_tests.traffic.stats import (
+    HDR_HIGHEST_US,
+    HDR_LOWEST_US,
+    HDR_SIGNIFICANT_DIGITS,
+    WindowStats,
+    error_kind,
+    latency_histogram,
+    percentiles,
+    summarize,
+)
+
+__all__ = [
+    "FALLBACK_STATES",
+    "HDR_HIGHEST_US",
+    "HDR_LOWEST_US",
+    "HDR_SIGNIFICANT_DIGITS",
+    "SERVED_BY_HEADER",
+    "BodyFactory",
+    "Event",
+    "JSONValue",
+    "LagStats",
+    "PathSpec",
+    "Probe",
+    "Record",
+    "TimeSpan",
+    "WindowStats",
+    "_body_error",
+    "default_paths",
+    "error_kind",
+    "latency_histogram",
+    "percentiles",
+    "summarize",
+]

@@ -15,6 +15,7 @@ from typing import Any
 
 from failover_tests.presets import (
     EDGE_LOSS_DURING_MIN_SUCCESS,
+    EDGE_LOSS_DURING_P99_MS,
     responsive,
     scenario,
     store_failover_slos,
@@ -56,7 +57,9 @@ def entries(topo: Topology) -> list[MatrixEntry]:
             extra["status"] = {"component": STATUS[tier], "during": "degraded", "within_s": 10.0}
         survivable = n > 1 or (tier == "integration" and topo.api.resilience.profile == "protected")
         if tier == "edge":
-            extra["slos"] = responsive(during_min_success=EDGE_LOSS_DURING_MIN_SUCCESS)
+            extra["slos"] = responsive(
+                during_min_success=EDGE_LOSS_DURING_MIN_SUCCESS, during_p99_ms=EDGE_LOSS_DURING_P99_MS
+            )
         out.append(
             MatrixEntry(
                 f"lose-one-{tier}",

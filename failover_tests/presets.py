@@ -15,6 +15,12 @@ DURING_MIN_SUCCESS = 0.98
 # dying edge fail. Measured here at 10 req/s per path: 1-2 failures per path (97.1%) in a 7 s
 # window, none once the dead edge refuses connections. 95% allows 3 of 70.
 EDGE_LOSS_DURING_MIN_SUCCESS = 0.95
+# Bringing a killed edge back: Docker installs its port's DNAT rule when the container starts,
+# before its interface forwards, and drops the SYNs sent to it for about 0.75 s; such a client
+# waits its 1 s connect timeout and takes the other edge. Measured in a drill here (lose-one-edge,
+# revert at 8.0 s): 13 requests of 1.00-1.42 s, all sent at 8.0-8.75 s, p99 1299 ms > 1200 ms. So
+# during an edge loss the API's p99 is held to the web's 1.8 s budget (connect timeout + 0.8 s).
+EDGE_LOSS_DURING_P99_MS = 1800
 # A degraded answer while a replica is lost is fine for a moment (until the LB takes it out),
 # not for the whole fault: with a single replica of a dependency every answer is a fallback,
 # and that is an outage of the real service, not a success.
@@ -94,7 +100,11 @@ def store_judged() -> dict[str, Any]:
 
 
 def responsive(
-    paths: list[str] | None = None, *, during_min_success: float = DURING_MIN_SUCCESS, **overrides: Any
+    paths: list[str] | None = None,
+    *,
+    during_min_success: float = DURING_MIN_SUCCESS,
+    during_p99_ms: float | None = None,
+    **overrides: Any,
 ) -> list[dict[str, Any]]:
     """Every path within its normal SLO: 99% before and after the fault, 98% during it."""
     out = []
@@ -106,6 +116,8 @@ def responsive(
             **overrides,
             "recovery_s": None,
         }
+        if during_p99_ms is not None:
+            during["p99_ms"] = during_p99_ms
         out.append(slo(p, windows=("during",), **during))
     return out
 

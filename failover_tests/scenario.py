@@ -595,31 +595,32 @@ def _baseline(stack: Any, scenario: Scenario, table: Mapping[str, PathSpec], tim
     burst has every request answered ok within BASELINE_MAX_MS; a stack that never gets
     there is not steady, which is the kit's error, not a verdict.
     """
-    deadline = time.monotonic() + timeout_s
-    while True:
+    from infra.wait import wait_until
+
+    rate = scenario.traffic.rate_per_s
+
+    def one_burst() -> tuple[bool, str]:
         specs = _specs(scenario, table, f"baseline-{uuid.uuid4().hex[:6]}")
-        rate = scenario.traffic.rate_per_s
         probe = stack.probe(rate_per_s=rate, duration_s=BASELINE_S, paths=specs, name=f"{scenario.name}-baseline")
         with probe:
             probe.join(BASELINE_S + scenario.traffic.timeout_s + 5)  # it stops by itself
         records = probe.records
         bad = [r for r in records if not r.ok or r.latency_ms > BASELINE_MAX_MS]
         if records and not bad:
-            threading.Event().wait(BASELINE_DRAIN_S)
-            return
+            return True, "clean"
         worst = max(records, key=lambda r: (not r.ok, r.latency_ms), default=None)
-        what = (
-            "no request was sent"
-            if worst is None
-            else f"{len(bad)} of {len(records)} requests failed or took over {BASELINE_MAX_MS:.0f} ms "
+        if worst is None:
+            return False, "no request was sent"
+        return False, (
+            f"{len(bad)} of {len(records)} requests failed or took over {BASELINE_MAX_MS:.0f} ms "
             f"(worst: {worst.path} {worst.error or f'{worst.latency_ms:.0f} ms'})"
         )
-        if time.monotonic() >= deadline:
-            raise ScenarioError(
-                f"stack {stack.name} is not steady, so no fault was applied: a baseline at {rate:g} req/s "
-                f"per path never came back clean in {timeout_s:.0f} s: {what}"
-            )
-        log.info("baseline of %s not clean yet: %s", scenario.name, what)
+
+    try:
+        wait_until(one_burst, what=f"a clean baseline at {rate:g} req/s per path", timeout_s=timeout_s, interval_s=0.0)
+    except StackdrillError as exc:
+        raise ScenarioError(f"stack {stack.name} is not steady, so no fault was applied: {exc}") from exc
+    threading.Event().wait(BASELINE_DRAIN_S)
 
 
 def _warm_up(stack: Any, specs: list[PathSpec], rounds: int = 3, timeout_s: float = 45.0) -> None:

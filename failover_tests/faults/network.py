@@ -17,7 +17,7 @@ class Partition(Fault):
     name = "partition"
     family = "network"
     summary = "disconnect the container from a network (back or front)"
-    mechanism = "docker network disconnect, reconnect with the same aliases on revert"
+    mechanism = "docker network disconnect; revert reconnects (same aliases, address) and restores /etc/hosts"
     params = (Param("network", str, "back", "which stack network: back or front", choices=("back", "front")),)
 
     def _network(self, name: str) -> str:
@@ -40,7 +40,8 @@ class Partition(Fault):
         dk.connect(name, saved["network"], list(saved.get("aliases") or []))
 
     def undone(self, name: str, saved: dict[str, Any]) -> bool:
-        return saved["network"] in dk.networks_of(name)
+        # Reconnected, and with the /etc/hosts entries Docker drops on a reconnect put back.
+        return saved["network"] in dk.networks_of(name) and not dk.missing_extra_hosts(name)
 
 
 @register

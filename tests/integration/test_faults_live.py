@@ -127,6 +127,9 @@ def test_partition_detaches_and_lb_routes_around(steady: Any) -> None:
         _edge_lb_down_then_up(steady, target, fault)
     assert back in dk.networks_of(target)
     assert f"sd-{steady.name}-api" in dk.networks_of(target)[back]  # the tier alias is restored
+    # Docker drops extra hosts from /etc/hosts on a reconnect: the Sentinels must resolve again.
+    assert dk.inspect(target)["HostConfig"].get("ExtraHosts"), "the API replica has no fixed store addresses"
+    assert dk.missing_extra_hosts(target) == []
     COVERED.add("partition")
 
 

@@ -30,6 +30,9 @@ class HealthCheck(_Model):
     inter_ms: int = Field(500, gt=0)
     fall: int = Field(2, ge=1)
     rise: int = Field(2, ge=1)
+    # Interval while a server is in transition (after its first failed or first passed check):
+    # the second check of `fall` comes this soon, not a whole `inter_ms` later. None: inter_ms.
+    fastinter_ms: int | None = Field(None, gt=0)
 
 
 class LoadBalancer(_Model):

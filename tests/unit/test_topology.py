@@ -87,6 +87,9 @@ def test_slowstart_ramps_a_returning_server_on_the_default_topology_only() -> No
     default_server = next(line for line in cfg("default").splitlines() if "default-server" in line)
     assert "slowstart 5000ms" in default_server
     assert "slowstart" not in cfg("naive")
+    # A server in transition is checked again 100 ms later, not a whole `inter` later.
+    assert "check inter 500 fastinter 100 fall 2" in default_server
+    assert "fastinter" not in cfg("naive")
 
 
 def test_a_failed_up_names_the_resources_errors() -> None:

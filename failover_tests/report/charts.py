@@ -1,16 +1,22 @@
-"""The report's charts, drawn as inline SVG: latency and errors per path with the fault window
-shaded, replicas serving traffic over time, the status page's view over time. Every chart is an
+"""The report's charts as inline SVG: latency and errors per path with the fault window shaded,
+replicas serving traffic over time, the status page's view over time. Every chart is an
 ``<svg class="chart" data-chart=...>``.
+
+This module lays the charts out (coordinates, colours, titles); the Jinja macros in
+``templates/charts.svg.j2`` draw them, autoescaped.
 """
 
 from __future__ import annotations
 
-import html
+import functools
 import logging
 import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from failover_tests.report.compact import Bucket
@@ -67,11 +73,6 @@ _STATE_COLORS = {
 _UNKNOWN_STATE_COLOR = "#cbd5e1"
 
 
-def _attr(value: object) -> str:
-    """An escaped attribute value."""
-    return html.escape(str(value), quote=True)
-
-
 def _num(value: float) -> str:
     """A coordinate with at most two decimals."""
     return f"{value:.2f}".rstrip("0").rstrip(".")
@@ -98,8 +99,25 @@ def _fmt_s(value_s: float) -> str:
     return f"{value_s:g}"
 
 
+@functools.cache
+def _macros() -> Any:
+    """The chart macros of templates/charts.svg.j2 (autoescaped: titles and labels are text)."""
+    env = Environment(
+        loader=FileSystemLoader(str(Path(__file__).parent.parent / "templates")),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template("charts.svg.j2").module
+
+
+def _rect(x0: float, y0: float, x1: float, y1: float) -> dict[str, str]:
+    return {"x": _num(x0), "y": _num(y0), "w": _num(x1 - x0), "h": _num(y1 - y0)}
+
+
 class _TimeAxis:
-    """Maps probe time to x and draws the shared parts of a chart: grid, fault, events."""
+    """Maps probe time to x; lays out the shared parts of a chart: grid, fault, events."""
 
     def __init__(self, end_s: float) -> None:
         self.end_s = max(end_s, 1e-3)
@@ -115,58 +133,57 @@ class _TimeAxis:
         step = next((s for s in steps if self.end_s / s <= 12), steps[-1])
         return [i * step for i in range(int(self.end_s / step) + 1)]
 
-    def grid(self, top: float, bottom: float, *, labels: bool) -> list[str]:
-        """Vertical grid lines, and tick labels under `bottom` if asked."""
-        out = []
-        for t in self.ticks():
-            x = _num(self.x(t))
-            out.append(
-                f'<line class="grid" x1="{x}" x2="{x}" y1="{_num(top)}" y2="{_num(bottom)}" '
-                f'stroke="{COLORS["grid"]}" stroke-width="1"/>'
-            )
-            if labels:
-                out.append(
-                    f'<text x="{x}" y="{_num(bottom + 14)}" text-anchor="middle" class="tick">{_fmt_s(t)}</text>'
-                )
-        return out
-
-    def fault(self, result: ScenarioResult, top: float, bottom: float) -> list[str]:
-        """The shaded fault window between `top` and `bottom`."""
-        if result.fault_start_s is None:
-            return []
-        end = result.fault_end_s if result.fault_end_s is not None else self.end_s
-        x0, x1 = self.x(result.fault_start_s), self.x(end)
-        label = html.escape(result.fault_label or "fault")
+    def grid(self, top: float, bottom: float) -> list[dict[str, Any]]:
+        """Vertical grid lines with their tick labels under `bottom`."""
         return [
-            f'<rect class="fault-window" data-role="fault-window" x="{_num(x0)}" '
-            f'y="{_num(top)}" width="{_num(max(x1 - x0, 1.0))}" height="{_num(bottom - top)}" '
-            f'fill="#fee2e2" fill-opacity="0.55" stroke="#fca5a5" stroke-dasharray="4 3">'
-            f"<title>fault {label}: {result.fault_start_s:.1f} s..{end:.1f} s</title></rect>"
+            {
+                "x": _num(self.x(t)),
+                "y1": _num(top),
+                "y2": _num(bottom),
+                "label": _fmt_s(t),
+                "label_y": _num(bottom + 14),
+            }
+            for t in self.ticks()
         ]
 
-    def events(self, events: Sequence[Event], top: float, bottom: float, *, labels: bool) -> list[str]:
+    def fault(self, result: ScenarioResult, top: float, bottom: float) -> dict[str, str] | None:
+        """The shaded fault window between `top` and `bottom`."""
+        if result.fault_start_s is None:
+            return None
+        end = result.fault_end_s if result.fault_end_s is not None else self.end_s
+        x0, x1 = self.x(result.fault_start_s), self.x(end)
+        label = result.fault_label or "fault"
+        return _rect(x0, top, x0 + max(x1 - x0, 1.0), bottom) | {
+            "title": f"fault {label}: {result.fault_start_s:.1f} s..{end:.1f} s"
+        }
+
+    def events(self, events: Sequence[Event], top: float, bottom: float, *, labels: bool) -> list[dict[str, Any]]:
         """A dashed vertical line per event, labelled at the top if asked."""
-        out = []
-        for ev in events:
-            x = _num(self.x(ev.t_s))
-            text = html.escape(ev.label)
-            out.append(
-                f'<line class="event" x1="{x}" x2="{x}" y1="{_num(top)}" y2="{_num(bottom)}" '
-                f'stroke="#7f1d1d" stroke-width="1" stroke-dasharray="2 3">'
-                f"<title>{ev.t_s:.2f} s: {text}</title></line>"
-            )
-            if labels:
-                out.append(f'<text class="event-label" x="{x}" y="{_num(top - 4)}" text-anchor="middle">{text}</text>')
-        return out
+        return [
+            {
+                "x": _num(self.x(ev.t_s)),
+                "y1": _num(top),
+                "y2": _num(bottom),
+                "title": f"{ev.t_s:.2f} s: {ev.label}",
+                "text": ev.label,
+                "label_y": _num(top - 4) if labels else None,
+            }
+            for ev in events
+        ]
 
 
-def _svg(kind: str, height: float, body: list[str], label: str, extra: str = "") -> Markup:
-    """Wrap chart elements in an inline `<svg class="chart">`."""
-    return Markup(
-        f'<svg class="chart" data-chart="{kind}"{extra} viewBox="0 0 {_CHART_W} {_num(height)}" '
-        f'width="100%" role="img" aria-label="{_attr(label)}" '
-        f'preserveAspectRatio="xMidYMid meet">' + "".join(body) + "</svg>"
-    )
+def _frame(kind: str, label: str, height: float, axis: _TimeAxis, top: float, bottom: float) -> dict[str, Any]:
+    """What every chart has: size, plot area, colours, the x axis title."""
+    return {
+        "kind": kind,
+        "label": label,
+        "path": "",
+        "width": _CHART_W,
+        "height": _num(height),
+        "colors": COLORS,
+        "plot": _rect(_LEFT, top, _LEFT + _PLOT_W, bottom) | {"right": _num(_LEFT + _PLOT_W), "label_x": _LEFT - 6},
+        "x_title": {"x": _num(_LEFT + _PLOT_W / 2), "y": _num(height - 6)},
+    }
 
 
 def latency_chart(result: ScenarioResult, path: str, buckets: Sequence[Bucket], bucket_s: float) -> Markup:
@@ -185,75 +202,49 @@ def latency_chart(result: ScenarioResult, path: str, buckets: Sequence[Bucket], 
         v = math.log10(max(value_ms, 10.0**lo))
         return bottom - (min(v, hi) - lo) / (hi - lo) * (bottom - top)
 
-    body = [
-        f'<rect class="plot" x="{_LEFT}" y="{_num(top)}" width="{_PLOT_W}" '
-        f'height="{_num(bottom - top)}" fill="#ffffff" stroke="{COLORS["grid"]}"/>'
-    ]
-    body += axis.fault(result, top, strip_bottom)
-    body += axis.grid(top, strip_bottom, labels=True)
-    for exp in range(lo, hi + 1):
-        yy = _num(y(10.0**exp))
-        body.append(
-            f'<line class="grid" x1="{_LEFT}" x2="{_LEFT + _PLOT_W}" y1="{yy}" y2="{yy}" '
-            f'stroke="{COLORS["grid"]}"/>'
-            f'<text class="tick" x="{_LEFT - 6}" y="{yy}" dy="4" text-anchor="end">'
-            f"{_fmt_decade(10.0**exp)}</text>"
-        )
-    for series in ("max", "p99", "p50"):
+    series = []
+    for name in ("max", "p99", "p50"):
         d = []
         previous: float | None = None
         for b in buckets:
             cmd = "L" if previous is not None and b.t_s - previous <= bucket_s * 1.5 else "M"
-            value = {"max": b.max_ms, "p99": b.p99_ms, "p50": b.p50_ms}[series]
+            value = {"max": b.max_ms, "p99": b.p99_ms, "p50": b.p50_ms}[name]
             d.append(f"{cmd}{_num(axis.x(b.t_s + bucket_s / 2))} {_num(y(value))}")
             previous = b.t_s
         if d:
-            dash = ' stroke-dasharray="3 3"' if series == "max" else ""
-            stroke_w = "1" if series == "max" else "2"
-            body.append(
-                f'<path class="series {series}" data-series="{series}" d="{"".join(d)}" '
-                f'fill="none" stroke="{COLORS[series]}" stroke-width="{stroke_w}"'
-                f' stroke-linejoin="round"{dash}/>'
-            )
-    body.append(
-        f'<text class="strip-label" x="{_LEFT - 6}" y="{_num(strip_bottom - 3)}" '
-        f'text-anchor="end">errors</text>'
-        f'<rect x="{_LEFT}" y="{_num(strip_top)}" width="{_PLOT_W}" '
-        f'height="{_num(strip_bottom - strip_top)}" fill="#f9fafb"/>'
-    )
+            series.append(
+                {"name": name, "d": "".join(d), "color": COLORS[name], "width": 1 if name == "max" else 2,
+                 "dashed": name == "max"}
+            )  # fmt: skip
     width = max(_PLOT_W * bucket_s / axis.end_s, 1.5)
+    marks = []
     for b in buckets:
-        t, count, errors, fallback = b.t_s, b.count, b.errors, b.fallback
-        x = _num(axis.x(t))
-        if errors:
+        x = axis.x(b.t_s)
+        if b.errors:
             kinds = ", ".join(f"{k} x{n}" for k, n in b.errors_by_kind.items())
-            body.append(
-                f'<rect class="error-mark" x="{x}" y="{_num(strip_top)}" width="{_num(width)}" '
-                f'height="{_num(strip_bottom - strip_top)}" fill="{COLORS["error"]}" '
-                f'fill-opacity="{_num(0.35 + 0.65 * errors / count)}">'
-                f"<title>{t:.2f} s: {errors}/{count} failed ({html.escape(kinds)})</title></rect>"
-            )
-        elif fallback:
-            body.append(
-                f'<rect class="fallback-mark" x="{x}" y="{_num(strip_top + 4)}" '
-                f'width="{_num(width)}" height="{_num(strip_bottom - strip_top - 8)}" '
-                f'fill="{COLORS["fallback"]}" fill-opacity="0.6">'
-                f"<title>{t:.2f} s: {fallback}/{count} fallback answers</title></rect>"
-            )
-    body += axis.events(result.events, top, strip_bottom, labels=True)
-    body.append(
-        f'<text class="axis-title" x="{_num(_LEFT + _PLOT_W / 2)}" y="{_num(height - 6)}" '
-        f'text-anchor="middle">time since probe start (s)</text>'
-        f'<text class="axis-title" transform="translate(16 {_num((top + bottom) / 2)}) '
-        f'rotate(-90)" text-anchor="middle">latency (log)</text>'
-    )
-    return _svg(
-        "latency",
-        height,
-        body,
-        f"latency and errors of {path} over time",
-        f' data-path="{_attr(path)}"',
-    )
+            marks.append(
+                _rect(x, strip_top, x + width, strip_bottom)
+                | {"cls": "error-mark", "fill": COLORS["error"], "opacity": _num(0.35 + 0.65 * b.errors / b.count),
+                   "title": f"{b.t_s:.2f} s: {b.errors}/{b.count} failed ({kinds})"}
+            )  # fmt: skip
+        elif b.fallback:
+            marks.append(
+                _rect(x, strip_top + 4, x + width, strip_bottom - 4)
+                | {"cls": "fallback-mark", "fill": COLORS["fallback"], "opacity": "0.6",
+                   "title": f"{b.t_s:.2f} s: {b.fallback}/{b.count} fallback answers"}
+            )  # fmt: skip
+    chart = _frame("latency", f"latency and errors of {path} over time", height, axis, top, bottom) | {
+        "path": path,
+        "fault": axis.fault(result, top, strip_bottom),
+        "ticks": axis.grid(top, strip_bottom),
+        "decades": [{"y": _num(y(10.0**e)), "label": _fmt_decade(10.0**e)} for e in range(lo, hi + 1)],
+        "series": series,
+        "strip": {"y": _num(strip_top), "h": _num(strip_bottom - strip_top), "label_y": _num(strip_bottom - 3)},
+        "marks": marks,
+        "events": axis.events(result.events, top, strip_bottom, labels=True),
+        "y_title_y": _num((top + bottom) / 2),
+    }
+    return Markup(_macros().latency(chart))
 
 
 def _rows_chart(
@@ -268,31 +259,23 @@ def _rows_chart(
     row_h, top = 20.0, 8.0
     bottom = top + row_h * max(len(rows), 1)
     height = bottom + 40.0
-    body = [
-        f'<rect class="plot" x="{_LEFT}" y="{_num(top)}" width="{_PLOT_W}" '
-        f'height="{_num(bottom - top)}" fill="#ffffff" stroke="{COLORS["grid"]}"/>'
-    ]
-    body += axis.fault(result, top, bottom)
-    body += axis.grid(top, bottom, labels=True)
-    for i, name in enumerate(rows):
-        yy = top + i * row_h
-        body.append(
-            f'<text class="row-label" x="{_LEFT - 6}" y="{_num(yy + row_h / 2)}" dy="4" '
-            f'text-anchor="end">{html.escape(name)}</text>'
-        )
-    for row, t0, t1, fill, opacity, title in cells:
-        x0, x1 = axis.x(t0), axis.x(t1)
-        body.append(
-            f'<rect class="cell" x="{_num(x0)}" y="{_num(top + row * row_h + 2)}" '
-            f'width="{_num(max(x1 - x0, 1.0))}" height="{_num(row_h - 4)}" fill="{fill}" '
-            f'fill-opacity="{_num(opacity)}"><title>{html.escape(title)}</title></rect>'
-        )
-    body += axis.events(result.events, top, bottom, labels=False)
-    body.append(
-        f'<text class="axis-title" x="{_num(_LEFT + _PLOT_W / 2)}" y="{_num(height - 6)}" '
-        f'text-anchor="middle">time since probe start (s)</text>'
-    )
-    return _svg(kind, height, body, label)
+    chart = _frame(kind, label, height, axis, top, bottom) | {
+        "fault": axis.fault(result, top, bottom),
+        "ticks": axis.grid(top, bottom),
+        "rows": [{"name": name, "y": _num(top + i * row_h + row_h / 2)} for i, name in enumerate(rows)],
+        "cells": [
+            _rect(
+                axis.x(t0),
+                top + row * row_h + 2,
+                axis.x(t0) + max(axis.x(t1) - axis.x(t0), 1.0),
+                top + row * row_h + row_h - 2,
+            )
+            | {"fill": fill, "opacity": _num(opacity), "title": title}
+            for row, t0, t1, fill, opacity, title in cells
+        ],  # fmt: skip
+        "events": axis.events(result.events, top, bottom, labels=False),
+    }
+    return Markup(_macros().rows(chart))
 
 
 def replicas_chart(result: ScenarioResult, bucket_s: float) -> tuple[Markup | None, list[tuple[str, str]]]:

@@ -11,6 +11,7 @@ from failover_tests.targets import Inventory
 from infra import outputs as O
 from infra import store_state
 from infra.errors import FaultError
+from services.app.settings import DEFAULT_ADMIN_PORT
 
 log = logging.getLogger(__name__)
 MASTER = "sessions"
@@ -40,5 +41,5 @@ def fault_env(outputs: dict[str, Any]) -> FaultEnv:
         inventory=inventory,
         toxiproxy_url=str(outputs[O.TOXIPROXY_URL]),
         journal=Journal(str(outputs[O.STACK])),
-        admin_port=int(outputs.get("admin_port", 9901)),
+        admin_port=int(outputs.get(O.ADMIN_PORT, DEFAULT_ADMIN_PORT)),
     )

@@ -12,6 +12,7 @@ from failover_tests.presets import (
     store_judged,
     store_sessions_during,
 )
+from infra import outputs as O
 
 HUNG_REPLICA_P99_MS = 2000
 HUNG_REPLICA_P90_MS = 500
@@ -19,9 +20,9 @@ HUNG_REPLICA_WEB_FALLBACK = 0.2
 
 # tier -> (LB tier, backend on it, status page component)
 WATCHED_TIERS = {
-    "web": ("edge", "be_web", "web"),
-    "api": ("edge", "be_api", "api"),
-    "model": ("model_lb", "be_model", "model"),
+    "web": ("edge", O.BE_WEB, "web"),
+    "api": ("edge", O.BE_API, "api"),
+    "model": ("model_lb", O.BE_MODEL, "model"),
 }
 
 

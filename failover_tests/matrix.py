@@ -22,6 +22,7 @@ from failover_tests.presets import (
     store_judged,
 )
 from failover_tests.slo import Verdict
+from infra import outputs as O
 from infra.topology import Topology
 
 __all__ = ["STATUS", "WATCHED", "MatrixEntry", "entries", "spof_message"]
@@ -38,7 +39,7 @@ class MatrixEntry:
 
 
 # tier -> (LB tier and backend watching it, or None)
-WATCHED = {"web": ("edge", "be_web"), "api": ("edge", "be_api"), "model": ("model_lb", "be_model")}
+WATCHED = {"web": ("edge", O.BE_WEB), "api": ("edge", O.BE_API), "model": ("model_lb", O.BE_MODEL)}
 # tier -> the status page component that must show its loss (status page truth)
 STATUS = {"edge": "edge", "web": "web", "api": "api", "model": "model", "integration": "integration"}
 

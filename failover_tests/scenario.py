@@ -25,6 +25,7 @@ from failover_tests.faults import validate_params
 from failover_tests.results import ScenarioResult
 from failover_tests.slo import SLO, Check, Verdict, evaluate, windows_around
 from failover_tests.traffic import PathSpec, default_paths
+from infra import outputs as O
 from infra.errors import ScenarioError, StackdrillError, StackNotSteady
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class LBExpectation(_Model):
     """The LBs of a tier must mark the fault's targets down while it lasts, and up again after."""
 
     lb: str = "edge"
-    backend: str = "be_api"
+    backend: str = O.BE_API
     within_s: float = Field(5.0, gt=0)
     rejoin_within_s: float = Field(15.0, gt=0)
 

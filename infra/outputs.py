@@ -12,6 +12,9 @@ Shape of the outputs of a deployed stack:
     edges_proxied:  {"web_api": ["web_api"], "api_model": ["api_model"],
                      "api_redis": ["api_redis_0", "api_redis_1"], "api_integration": ["api_integration"]}
     topology:       the validated topology as a plain dict
+    image:          the service image the containers run
+    backend:        "docker"
+    admin_port:     9901
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ CONTAINERS = "containers"
 EDGES_PROXIED = "edges_proxied"
 TOPOLOGY = "topology"
 IMAGE = "image"
+BACKEND = "backend"  # the resource backend that made the containers ("docker")
+ADMIN_PORT = "admin_port"  # the services' loopback-only admin port (fault injection)
 
 # Keys of one entry of CONTAINERS.
 C_NAME = "name"
@@ -55,6 +60,16 @@ TIER_STATUS = "status"
 TIER_REDIS = "redis"
 TIER_SENTINEL = "sentinel"
 TIER_CHAOS = "chaos"
+
+
+def lb_backend(tier: str) -> str:
+    """The HAProxy backend that serves a tier, as the LB configs and their stats name it."""
+    return f"be_{tier}"
+
+
+BE_WEB = lb_backend(TIER_WEB)
+BE_API = lb_backend(TIER_API)
+BE_MODEL = lb_backend(TIER_MODEL)
 
 # Dependency edges carried by the chaos proxy.
 EDGE_WEB_API = "web_api"

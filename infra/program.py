@@ -6,7 +6,6 @@ Run inline by the Automation API (infra/lifecycle.py) or as a normal Pulumi proj
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,12 +27,20 @@ from infra.components.sentinel_cluster import (
 from infra.components.service_tier import ServiceTier, ServiceTierArgs
 from infra.resources import Backend
 from infra.topology import Topology
+from services.app.settings import (
+    DEFAULT_ADMIN_PORT,
+    ApiSettings,
+    IntegrationSettings,
+    ModelSettings,
+    StatusSettings,
+    WebSettings,
+)
 
 PORT_WEB_API = 18000
 PORT_API_MODEL = 18001
 PORT_API_INTEGRATION = 18003
 PORT_API_REDIS_BASE = 18100
-ADMIN_PORT = 9901
+ADMIN_PORT = DEFAULT_ADMIN_PORT
 
 
 @dataclass(frozen=True)
@@ -106,10 +113,9 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
             replicas=topo.model.replicas,
             zones=zones,
             networks=[nets.back_name],
-            env=lambda i, n: {
-                "SD_LATENCY_MS": str(topo.model.latency_ms),
-                "SD_JITTER_MS": str(topo.model.jitter_ms),
-            },
+            settings=lambda common: ModelSettings(
+                common=common, latency_ms=topo.model.latency_ms, jitter_ms=topo.model.jitter_ms
+            ),
             depends_on=after_nets,
         ),
         args.backend,
@@ -123,14 +129,14 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
             replicas=topo.integration.replicas,
             zones=zones,
             networks=[nets.back_name],
-            env=lambda i, n: {},
+            settings=lambda common: IntegrationSettings(common=common),
             depends_on=after_nets,
         ),
         args.backend,
     )
-    sentinels = ",".join(f"{s}:{SENTINEL_PORT}" for s in store.sentinel_names)
-    addr_map = ",".join(
-        f"{name}:{REDIS_PORT}={chaos_host}:{p.listen_port}"
+    sentinels = tuple((s, SENTINEL_PORT) for s in store.sentinel_names)
+    addr_map = tuple(
+        ((name, REDIS_PORT), (chaos_host, p.listen_port))
         for name, p in zip(store.redis_names, redis_proxies, strict=True)
     )
     api = ServiceTier(
@@ -142,24 +148,25 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
             replicas=topo.api.replicas,
             zones=zones,
             networks=[nets.back_name],
-            env=lambda i, n: {
-                "SD_PROFILE": res.profile,
-                "SD_MODEL_URL": f"http://{chaos_host}:{PORT_API_MODEL}",
-                "SD_INTEGRATION_URL": f"http://{chaos_host}:{PORT_API_INTEGRATION}",
-                "SD_SENTINELS": sentinels,
-                "SD_SENTINEL_MASTER": MASTER_NAME,
-                "SD_REDIS_ADDR_MAP": addr_map,
-                "SD_MODEL_TIMEOUT_MS": str(res.model_timeout_ms),
-                "SD_STORE_TIMEOUT_MS": str(res.store_timeout_ms),
-                "SD_INTEGRATION_TIMEOUT_MS": str(res.integration_timeout_ms),
-                "SD_RETRY_ATTEMPTS": str(res.retry_attempts),
-                "SD_BREAKER_FAILURES": str(res.breaker_failures),
-                "SD_BREAKER_RESET_S": str(res.breaker_reset_s),
-                "SD_BULKHEAD_MODEL": str(res.bulkhead_model),
-                "SD_BULKHEAD_STORE": str(res.bulkhead_store),
-                "SD_NAIVE_WORKERS": str(res.naive_workers),
-            },
-            secret_env=password.apply(lambda pw: {"SD_REDIS_PASSWORD": pw}),
+            settings=lambda common: ApiSettings(
+                common=common,
+                profile=res.profile,
+                model_url=f"http://{chaos_host}:{PORT_API_MODEL}",
+                integration_url=f"http://{chaos_host}:{PORT_API_INTEGRATION}",
+                sentinels=sentinels,
+                sentinel_master=MASTER_NAME,
+                redis_addr_map=addr_map,
+                model_timeout_ms=res.model_timeout_ms,
+                store_timeout_ms=res.store_timeout_ms,
+                integration_timeout_ms=res.integration_timeout_ms,
+                retry_attempts=res.retry_attempts,
+                breaker_failures=res.breaker_failures,
+                breaker_reset_s=res.breaker_reset_s,
+                bulkhead_model=res.bulkhead_model,
+                bulkhead_store=res.bulkhead_store,
+                naive_workers=res.naive_workers,
+            ),
+            secret_env=password.apply(lambda pw: {ApiSettings.env_name("redis_password"): pw}),
             depends_on=after_nets,
         ),
         args.backend,
@@ -173,11 +180,12 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
             replicas=topo.web.replicas,
             zones=zones,
             networks=[nets.front_name],
-            env=lambda i, n: {
-                "SD_API_URL": f"http://{chaos_host}:{PORT_WEB_API}",
-                "SD_API_TIMEOUT_MS": str(res.web_api_timeout_ms),
-                "SD_PROFILE": res.profile,
-            },
+            settings=lambda common: WebSettings(
+                common=common,
+                api_url=f"http://{chaos_host}:{PORT_WEB_API}",
+                api_timeout_ms=res.web_api_timeout_ms,
+                profile=res.profile,
+            ),
             depends_on=after_nets,
         ),
         args.backend,
@@ -249,12 +257,13 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
             replicas=1,
             zones=zones,
             networks=[nets.front_name, nets.back_name],
-            env=lambda i, n: {
-                "SD_POLL_INTERVAL_S": str(topo.status.poll_interval_s),
-                "SD_CHECK_TIMEOUT_MS": str(topo.status.check_timeout_ms),
-                "SD_STATUS_MODE": topo.status.mode,
-                "SD_COMPONENTS": json.dumps(components),
-            },
+            settings=lambda common: StatusSettings(
+                common=common,
+                components=tuple((name, tuple(urls)) for name, urls in components.items()),
+                poll_interval_s=topo.status.poll_interval_s,
+                check_timeout_ms=topo.status.check_timeout_ms,
+                mode=topo.status.mode,
+            ),
             publish=(port,),
             depends_on=after_nets,
         ),
@@ -299,8 +308,8 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
         },
         O.TOPOLOGY: topo.to_dict(),
         O.IMAGE: args.image,
-        "backend": args.backend.kind,
-        "admin_port": ADMIN_PORT,
+        O.BACKEND: args.backend.kind,
+        O.ADMIN_PORT: ADMIN_PORT,
     }
     for k, v in result.items():
         pulumi.export(k, v)

@@ -9,6 +9,7 @@ import pytest
 
 from failover_tests import docker_actions as dk
 from failover_tests.presets import scenario, slo
+from infra import outputs as O
 from infra.wait import wait_until
 
 ZERO_ERRORS = [
@@ -41,7 +42,7 @@ def test_rolling_restart(scenario_runner: Any, stack: Any) -> None:
                 interval_s=0.2,
             )
             for lb in stack.lbs("edge"):
-                stack.wait_lb(lb, "be_api", name, up=True, timeout_s=20)
+                stack.wait_lb(lb, O.BE_API, name, up=True, timeout_s=20)
             probe.mark(f"{name} back")
 
     scenario_runner.run(

@@ -15,6 +15,7 @@ from failover_tests.presets import (
     scenario,
     slo,
 )
+from infra import outputs as O
 
 
 @pytest.mark.destructive
@@ -72,7 +73,7 @@ def test_partition(scenario_runner: Any) -> None:
             "disconnect one API replica (chosen at random) from the back network; the LBs mark it down "
             "and route around it",
             {"name": "partition", "target": "api:random", "params": {"network": "back"}},
-            lb_marks_down={"lb": "edge", "backend": "be_api", "within_s": 3.0},
+            lb_marks_down={"lb": "edge", "backend": O.BE_API, "within_s": 3.0},
             status={"component": "api", "during": "degraded", "within_s": 10.0},
         )
     )

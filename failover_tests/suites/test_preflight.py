@@ -13,6 +13,7 @@ import testinfra
 
 from failover_tests import docker_actions as dk
 from failover_tests.lbstats import server_states
+from infra import outputs as O
 
 pytestmark = pytest.mark.preflight
 
@@ -79,7 +80,7 @@ def test_every_lb_backend_has_a_health_check(stack: Any, hosts: dict[str, Any]) 
             for line in (x.strip() for x in config.splitlines()):
                 if line.startswith("default-server"):
                     assert " check " in f" {line} ", f"{lb}: backend without health check: {line}"
-            for backend, servers in server_states(stack.outputs["lb_stats"][lb]).items():
+            for backend, servers in server_states(stack.outputs[O.LB_STATS][lb]).items():
                 for server, status in servers.items():
                     assert status.startswith("UP"), f"{lb}: {backend}/{server} is {status}"
 

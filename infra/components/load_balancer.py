@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pulumi
 
+from infra import outputs as O
 from infra.components.common import StackContext, entry, render
 from infra.resources import Backend, ContainerHandle
 from infra.specs import Attachment, ContainerSpec
@@ -45,9 +46,9 @@ def haproxy_config(args: LoadBalancerArgs) -> str:
         "haproxy/haproxy.cfg.j2",
         lb=args.settings,
         port=args.ctx.port,
-        routes=args.routes,
-        default_backend=args.default_backend,
-        backends=[{"name": n, "servers": s} for n, s in args.backends.items()],
+        routes=[replace(r, backend=O.lb_backend(r.backend)) for r in args.routes],
+        default_backend=O.lb_backend(args.default_backend),
+        backends=[{"name": O.lb_backend(n), "servers": s} for n, s in args.backends.items()],
     )
 
 

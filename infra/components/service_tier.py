@@ -11,6 +11,7 @@ import pulumi
 from infra.components.common import StackContext, entry
 from infra.resources import Backend, ContainerHandle
 from infra.specs import Attachment, ContainerSpec
+from services.app.settings import CommonSettings, ServiceSettings
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,8 @@ class ServiceTierArgs:
     replicas: int
     zones: list[str]
     networks: list[str]
-    env: Callable[[int, str], dict[str, str]]
+    # The replica's settings, given its common ones; deployed as their `to_env()`.
+    settings: Callable[[CommonSettings], ServiceSettings]
     publish: tuple[int, ...] = ()
     secret_env: pulumi.Input[dict[str, str]] | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
@@ -45,14 +47,8 @@ class ServiceTier(pulumi.ComponentResource):
         for i in range(args.replicas):
             zone = args.zones[i % len(args.zones)]
             cname = ctx.name(args.tier, i)
-            env = {
-                "SD_ROLE": args.tier,
-                "SD_REPLICA": cname,
-                "SD_ZONE": zone,
-                "SD_PORT": str(ctx.port),
-                "PYTHONUNBUFFERED": "1",
-                **args.env(i, cname),
-            }
+            common = CommonSettings(role=args.tier, replica=cname, zone=zone, port=ctx.port)
+            env = {"PYTHONUNBUFFERED": "1", **args.settings(common).to_env()}
             spec = ContainerSpec(
                 name=cname,
                 image=ctx.image,

@@ -14,6 +14,7 @@ from failover_tests import docker_actions as dk
 from failover_tests.faults import REGISTRY
 from failover_tests.journal import Journal
 from failover_tests.toxiproxy import ToxiproxyClient
+from infra import outputs as O
 from infra.wait import wait_until
 from tests.integration.conftest import STACKDRILL, complete
 
@@ -49,10 +50,10 @@ def _model_url(stack: Any) -> str:
 
 def _edge_lb_down_then_up(stack: Any, server: str, fault: Any) -> None:
     for lb in stack.lbs("edge"):
-        stack.wait_lb(lb, "be_api", server, up=False, timeout_s=5)
+        stack.wait_lb(lb, O.BE_API, server, up=False, timeout_s=5)
     fault.revert()
     for lb in stack.lbs("edge"):
-        stack.wait_lb(lb, "be_api", server, up=True, timeout_s=20)
+        stack.wait_lb(lb, O.BE_API, server, up=True, timeout_s=20)
 
 
 def test_kill_exits_and_lb_marks_down(steady: Any) -> None:
@@ -92,7 +93,7 @@ def test_pause_hangs_the_replica_while_others_serve(steady: Any) -> None:
         _edge_lb_down_then_up(steady, target, fault)
         fault.apply()  # back on, to check the edges still serve with it hung
         for lb in steady.lbs("edge"):
-            steady.wait_lb(lb, "be_api", target, up=False, timeout_s=5)
+            steady.wait_lb(lb, O.BE_API, target, up=False, timeout_s=5)
         served = [complete(steady.edges[i % 2]) for i in range(12)]
         assert all(r.status_code == 200 for r in served)
         assert target not in {r.headers["X-Served-By"] for r in served}

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from services.app.settings import (
     ApiSettings,
     CommonSettings,
+    IntegrationSettings,
     ModelSettings,
     SettingsError,
     StatusSettings,
@@ -113,3 +117,61 @@ def test_bad_components_are_named(text: str, message: str) -> None:
 
 def test_sentinel_list_parsing() -> None:
     assert parse_sentinels("a:1,b:2,") == (("a", 1), ("b", 2))
+
+
+def _common(role: str) -> CommonSettings:
+    return CommonSettings(role=role, replica=f"sd-x-{role}-1", zone="b", port=8081, drain_ms=250, access_log=True)
+
+
+ROUND_TRIPS = [
+    ModelSettings(common=_common("model"), latency_ms=75.5, jitter_ms=0.0),
+    IntegrationSettings(common=_common("integration")),
+    ApiSettings(
+        common=_common("api"),
+        profile="naive",
+        model_url="http://chaos:18001",
+        integration_url="http://chaos:18003",
+        sentinels=(("s-0", 26379), ("s-1", 26379)),
+        redis_password="pw",
+        redis_addr_map=((("r-0", 6379), ("chaos", 18100)), (("r-1", 6379), ("chaos", 18101))),
+        model_timeout_ms=600.0,
+        store_timeout_ms=800.0,
+        retry_attempts=3,
+        bulkhead_store=7,
+        naive_workers=2,
+    ),
+    WebSettings(common=_common("web"), api_url="http://chaos:18000", api_timeout_ms=800.0, profile="naive"),
+    StatusSettings(
+        common=_common("status"),
+        components=(("api", ("http://a:8080/healthz", "http://lb:8080/readyz#store")),),
+        poll_interval_s=1.0,
+        mode="static",
+    ),
+]
+
+
+@pytest.mark.parametrize("settings", ROUND_TRIPS, ids=lambda s: type(s).__name__)
+def test_settings_render_the_environment_they_are_read_from(settings: Any) -> None:
+    """One contract both ways: what the Pulumi program deploys is what the service reads."""
+    env = settings.to_env(secrets=True)
+    assert all(name.startswith("SD_") for name in env)
+    assert type(settings).from_env(env) == settings
+
+
+def test_secrets_are_not_rendered_unless_asked() -> None:
+    api = next(s for s in ROUND_TRIPS if isinstance(s, ApiSettings))
+    assert ApiSettings.env_name("redis_password") == "SD_REDIS_PASSWORD"
+    assert "SD_REDIS_PASSWORD" not in api.to_env()
+    assert api.to_env(secrets=True)["SD_REDIS_PASSWORD"] == "pw"
+
+
+def test_the_program_spells_no_variable_name_itself() -> None:
+    """Every SD_* name lives in services/app/settings.py; infra builds settings objects."""
+    root = Path(__file__).resolve().parents[2] / "infra"
+    spelled = [
+        f"{path.name}: {line.strip()}"
+        for path in root.rglob("*.py")
+        for line in path.read_text().splitlines()
+        if '"SD_' in line
+    ]
+    assert not spelled, spelled

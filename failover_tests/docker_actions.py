@@ -206,6 +206,15 @@ def serving(name: str) -> bool:
     return code == 0
 
 
+def logs_since(name: str, since_epoch_s: float) -> str:
+    """A container's stdout and stderr since a wall-clock time, with Docker's timestamps ("" if gone)."""
+    try:
+        raw = client().api.logs(name, stdout=True, stderr=True, timestamps=True, since=int(since_epoch_s))
+    except docker.errors.DockerException:
+        return ""
+    return bytes(raw).decode("utf-8", "replace")
+
+
 def containers_with_label(label: str) -> list[dict[str, Any]]:
     """Raw summaries of containers carrying a label (key=value)."""
     return list(client().api.containers(all=True, filters={"label": label}))

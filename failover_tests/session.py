@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -86,6 +87,15 @@ class ReportCollector:
         self.tests = OutcomeLog()
         self.meta: dict[str, Any] = {}
         self.spof = spof or []
+        self._logs_fresh = False
+
+    def logs_dir(self, scenario_name: str) -> Path:
+        """Where a red scenario's container logs go; the first call drops an earlier run's logs."""
+        root = self.out_dir / "logs"
+        if not self._logs_fresh:
+            shutil.rmtree(root, ignore_errors=True)
+            self._logs_fresh = True
+        return root / scenario_name
 
     def add(self, result: ScenarioResult) -> None:
         """Keep one scenario's result."""
@@ -139,7 +149,12 @@ class ScenarioRunner:
             )
         self.collector.tests.ran_scenario(self.test_id, sc.name)
         t0 = time.monotonic()
-        result = scenario_mod.run(self.stack, sc, action=action)
+        wall0 = time.time()
+        try:
+            result = scenario_mod.run(self.stack, sc, action=action)
+        except StackdrillError:  # not steady before it: what the stack was doing is the clue
+            self._keep_logs(sc.name, since_epoch_s=wall0 - 60.0)
+            raise
         log.info("scenario %s: %s in %.1f s", sc.name, result.status, time.monotonic() - t0)
         not_caught: str | None = None
         if check and sc.expect == "fail" and result.error is None and result.verdict is not None:
@@ -148,6 +163,8 @@ class ScenarioRunner:
                 # The report must not call it "caught" because some check failed.
                 result = _with_failed_expectation(result, not_caught)
         self.collector.add(result)
+        if result.status in ("fail", "error"):
+            self._keep_logs(sc.name, since_epoch_s=wall0 - 5.0)
         if result.error:
             raise StackdrillError(f"{sc.name}: {result.error}")
         if check and result.verdict is not None:
@@ -156,6 +173,22 @@ class ScenarioRunner:
             if sc.expect != "fail":
                 result.verdict.raise_if_failed()
         return result
+
+    def _keep_logs(self, scenario_name: str, *, since_epoch_s: float) -> None:
+        """Keep every container's log of a red scenario (report dir, `logs/<scenario>/`): the
+        Sentinel timeline of a failed failover is gone once the stack is torn down."""
+        from failover_tests import docker_actions as dk
+
+        folder = self.collector.logs_dir(scenario_name)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for entry in self.stack.containers():
+                name = str(entry[O.C_NAME])
+                (folder / f"{name}.log").write_text(dk.logs_since(name, since_epoch_s))
+        except (OSError, StackdrillError) as exc:
+            log.warning("could not keep the logs of %s: %s", scenario_name, exc)
+            return
+        log.warning("scenario %s is red: container logs kept in %s", scenario_name, folder)
 
 
 # Checks whose damage the fault did although they are measured after it: an acknowledged

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from failover_tests import docker_actions as session_dk
 from failover_tests import session
 from failover_tests.results import ScenarioResult
 from failover_tests.scenario import Scenario
@@ -138,6 +139,10 @@ class FakeStack:
     seed = 7
     outputs: dict[str, Any] = {}
 
+    def containers(self, tier: str | None = None) -> list[dict[str, Any]]:
+        """Two containers, for the logs a red scenario keeps."""
+        return [{"name": "sd-unit-redis-0", "tier": "redis"}, {"name": "sd-unit-sentinel-0", "tier": "sentinel"}]
+
 
 def runner_returning(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, result: ScenarioResult
@@ -205,3 +210,32 @@ def test_runner_expecting_a_pass_raises_every_failure(monkeypatch: pytest.Monkey
         runner.run({"name": NAME})
 
     assert str(info.value) == "edge-0: be_api/api-0 not marked down within 3.0 s"
+
+
+def test_a_red_scenario_keeps_every_containers_log_and_a_green_one_none(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    asked: list[tuple[str, float]] = []
+
+    def fake_logs(name: str, since_epoch_s: float) -> str:
+        asked.append((name, since_epoch_s))
+        return f"log of {name}\n"
+
+    monkeypatch.setattr(session_dk, "logs_since", fake_logs)
+    stale = tmp_path / "logs" / "from-an-earlier-run"
+    stale.mkdir(parents=True)
+    runner, _collector = runner_returning(monkeypatch, tmp_path, result_with(LB_DOWN, expect_failure=False))
+
+    with pytest.raises(SLOViolation):
+        runner.run({"name": NAME})
+
+    kept = tmp_path / "logs" / NAME
+    assert sorted(p.name for p in kept.iterdir()) == ["sd-unit-redis-0.log", "sd-unit-sentinel-0.log"]
+    assert (kept / "sd-unit-redis-0.log").read_text() == "log of sd-unit-redis-0\n"
+    assert not stale.exists()  # a new run's logs replace the old run's
+    assert {name for name, _ in asked} == {"sd-unit-redis-0", "sd-unit-sentinel-0"}
+
+    asked.clear()
+    green, _ = runner_returning(monkeypatch, tmp_path / "green", result_with(expect_failure=False))
+    green.run({"name": NAME})
+    assert asked == [] and not (tmp_path / "green" / "logs").exists()

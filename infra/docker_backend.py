@@ -9,7 +9,7 @@ import socket
 import tarfile
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -175,12 +175,40 @@ def create_container(props: dict[str, Any]) -> dict[str, Any]:
             "retries": int(health["retries"]),
             "start_period": int(health["start_period_ms"]) * 1_000_000,
         }
-    networks = props["networks"]
-    first = networks[0]
     publish = [int(p) for p in props["publish"]]  # numbers arrive as floats through the engine
     # Docker picks a new random host port each time a container restarts; a port chosen here
     # and bound explicitly survives kill/start, so the stack outputs stay true during drills.
-    bindings = {p: ("127.0.0.1", free_port()) for p in publish}
+    # A chosen port can still be taken by the time Docker binds it (another container of a
+    # stack coming up in parallel drew the same one: seen once in `make test`, "Bind for
+    # 127.0.0.1:47071 failed: port is already allocated"), so a port clash is retried with
+    # fresh ports; any other error is the stack's.
+    for attempt in range(1, _PORT_ATTEMPTS + 1):
+        try:
+            cid = _create_and_start(c, props, healthcheck, publish)
+        except docker.errors.APIError as exc:
+            remove_container(name)
+            explanation = str(exc.explanation or exc)
+            if attempt < _PORT_ATTEMPTS and any(m in explanation for m in _PORT_CLASH):
+                log.warning("container %s: host port clash (%s); retrying with fresh ports", name, explanation)
+                continue
+            raise StackError(f"creating container {name} failed: {explanation}") from exc
+        return {"container_id": cid, "host_ports": host_ports(cid, publish)}
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+_PORT_ATTEMPTS = 5
+_PORT_CLASH = ("port is already allocated", "address already in use")
+
+
+def _create_and_start(
+    c: docker.DockerClient, props: dict[str, Any], healthcheck: dict[str, Any] | None, publish: list[int]
+) -> str:
+    """One try at creating, configuring and starting a container, on freshly chosen host ports."""
+    name = props["name"]
+    held = _held_host_ports(c) if publish else set()
+    bindings = {p: ("127.0.0.1", free_port(avoid=held)) for p in publish}
+    networks = props["networks"]
+    first = networks[0]
     host_config = c.api.create_host_config(
         port_bindings={f"{p}/tcp": bindings[p] for p in publish},
         cap_drop=["ALL"],
@@ -197,39 +225,53 @@ def create_container(props: dict[str, Any]) -> dict[str, Any]:
             )
         }
     )
-    try:
-        created = c.api.create_container(
-            image=props["image"],
-            command=props["command"],
-            name=name,
-            hostname=props.get("hostname") or name,
-            user=props["user"],
-            environment=props["env"],
-            labels=props["labels"] | {LABEL_KIT: "1"},
-            ports=[(p, "tcp") for p in publish],
-            host_config=host_config,
-            networking_config=networking,
-            healthcheck=healthcheck,
+    created = c.api.create_container(
+        image=props["image"],
+        command=props["command"],
+        name=name,
+        hostname=props.get("hostname") or name,
+        user=props["user"],
+        environment=props["env"],
+        labels=props["labels"] | {LABEL_KIT: "1"},
+        ports=[(p, "tcp") for p in publish],
+        host_config=host_config,
+        networking_config=networking,
+        healthcheck=healthcheck,
+    )
+    cid = created["Id"]
+    for att in networks[1:]:
+        c.api.connect_container_to_network(
+            cid, att["network"], aliases=att["aliases"] or None, ipv4_address=att.get("ipv4") or None
         )
-        cid = created["Id"]
-        for att in networks[1:]:
-            c.api.connect_container_to_network(
-                cid, att["network"], aliases=att["aliases"] or None, ipv4_address=att.get("ipv4") or None
-            )
-        if props["files"]:
-            c.api.put_archive(cid, "/", _tar(props["files"]))
-        c.api.start(cid)
-    except docker.errors.APIError as exc:
-        remove_container(name)
-        raise StackError(f"creating container {name} failed: {exc.explanation or exc}") from exc
-    return {"container_id": cid, "host_ports": host_ports(cid, publish)}
+    if props["files"]:
+        c.api.put_archive(cid, "/", _tar(props["files"]))
+    c.api.start(cid)
+    return cid
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1, chosen by the kernel (never a fixed number)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(avoid: Collection[int] = ()) -> int:
+    """A free TCP port on 127.0.0.1, chosen by the kernel (never a fixed number), not in `avoid`."""
+    for _ in range(64):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in avoid:
+            return port
+    raise StackError("no free host port on 127.0.0.1 after 64 tries; is the ephemeral port range exhausted?")
+
+
+def _held_host_ports(c: docker.DockerClient) -> set[int]:
+    """Host ports Docker holds for any container: the kernel may not see them as taken (no
+    docker-proxy listens on them), so its choice is checked against these."""
+    held: set[int] = set()
+    for entry in c.api.containers(all=True):
+        held.update(int(p["PublicPort"]) for p in entry.get("Ports") or [] if p.get("PublicPort"))
+    # A killed container keeps its ports for its restart, but lists none while it is down.
+    for entry in c.api.containers(all=True, filters={"label": LABEL_KIT, "status": ["created", "exited", "dead"]}):
+        info = c.api.inspect_container(entry["Id"])
+        for bindings in (info["HostConfig"].get("PortBindings") or {}).values():
+            held.update(int(b["HostPort"]) for b in bindings or [] if b.get("HostPort"))
+    return held
 
 
 def host_ports(container_id: str, ports: Iterable[int]) -> dict[str, int]:

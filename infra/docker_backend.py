@@ -268,7 +268,10 @@ def _held_host_ports(c: docker.DockerClient) -> set[int]:
         held.update(int(p["PublicPort"]) for p in entry.get("Ports") or [] if p.get("PublicPort"))
     # A killed container keeps its ports for its restart, but lists none while it is down.
     for entry in c.api.containers(all=True, filters={"label": LABEL_KIT, "status": ["created", "exited", "dead"]}):
-        info = c.api.inspect_container(entry["Id"])
+        try:
+            info = c.api.inspect_container(entry["Id"])
+        except docker.errors.NotFound:  # removed since it was listed (a parallel create's retry)
+            continue
         for bindings in (info["HostConfig"].get("PortBindings") or {}).values():
             held.update(int(b["HostPort"]) for b in bindings or [] if b.get("HostPort"))
     return held

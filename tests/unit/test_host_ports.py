@@ -1,0 +1,84 @@
+"""Host port choice for published ports: never a port Docker holds, and a clash at start retried."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import docker.errors
+import pytest
+
+from infra import docker_backend
+from infra.errors import StackError
+
+
+class _FakeSocket:
+    """Hands out the ports of a script, one per bind, as the kernel would for port 0."""
+
+    def __init__(self, ports: list[int]) -> None:
+        self._ports = ports
+        self._port = 0
+
+    def __call__(self, *_args: Any) -> _FakeSocket:
+        return self
+
+    def __enter__(self) -> _FakeSocket:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+    def bind(self, _addr: tuple[str, int]) -> None:
+        self._port = self._ports.pop(0)
+
+    def getsockname(self) -> tuple[str, int]:
+        return ("127.0.0.1", self._port)
+
+
+def test_free_port_skips_ports_docker_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(docker_backend.socket, "socket", _FakeSocket([40001, 40002, 40003]))
+    assert docker_backend.free_port(avoid={40001, 40002}) == 40003
+
+
+def test_free_port_gives_up_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(docker_backend.socket, "socket", _FakeSocket([40001] * 64))
+    with pytest.raises(StackError, match="no free host port"):
+        docker_backend.free_port(avoid={40001})
+
+
+def _props() -> dict[str, Any]:
+    return {"name": "sd-t-edge-0", "publish": [8080.0], "health": None}
+
+
+def _patch(monkeypatch: pytest.MonkeyPatch, errors: list[str]) -> list[str]:
+    """create_container on a fake engine whose starts fail with `errors`, in order, then succeed."""
+    removed: list[str] = []
+    monkeypatch.setattr(docker_backend, "client", lambda: object())
+    monkeypatch.setattr(docker_backend, "remove_container", removed.append)
+    monkeypatch.setattr(docker_backend, "host_ports", lambda cid, ports: {"8080": 40001})
+
+    def create_and_start(*_args: Any) -> str:
+        if errors:
+            raise docker.errors.APIError("start failed", explanation=errors.pop(0))
+        return "cid-1"
+
+    monkeypatch.setattr(docker_backend, "_create_and_start", create_and_start)
+    return removed
+
+
+def test_a_port_clash_is_retried_with_fresh_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    removed = _patch(monkeypatch, ["Bind for 127.0.0.1:47071 failed: port is already allocated"])
+    out = docker_backend.create_container(_props())
+    assert out == {"container_id": "cid-1", "host_ports": {"8080": 40001}}
+    assert removed == ["sd-t-edge-0", "sd-t-edge-0"]  # the leftover sweep, then the failed try
+
+
+def test_another_start_error_is_the_stacks_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    _patch(monkeypatch, ["invalid mount config", "never reached"])
+    with pytest.raises(StackError, match="creating container sd-t-edge-0 failed: invalid mount config"):
+        docker_backend.create_container(_props())
+
+
+def test_a_clash_that_keeps_coming_back_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    _patch(monkeypatch, ["port is already allocated"] * 5)
+    with pytest.raises(StackError, match="port is already allocated"):
+        docker_backend.create_container(_props())

@@ -176,28 +176,40 @@ def create_container(props: dict[str, Any]) -> dict[str, Any]:
             "start_period": int(health["start_period_ms"]) * 1_000_000,
         }
     publish = [int(p) for p in props["publish"]]  # numbers arrive as floats through the engine
+
+    def attempt() -> str:
+        try:
+            return _create_and_start(c, props, healthcheck, publish)
+        except docker.errors.APIError:
+            remove_container(name)  # a half-made container must not block the next try's name
+            raise
+
     # Docker picks a new random host port each time a container restarts; a port chosen here
     # and bound explicitly survives kill/start, so the stack outputs stay true during drills.
     # A chosen port can still be taken by the time Docker binds it (another container of a
     # stack coming up in parallel drew the same one: seen once in `make test`, "Bind for
     # 127.0.0.1:47071 failed: port is already allocated"), so a port clash is retried with
     # fresh ports; any other error is the stack's.
-    for attempt in range(1, _PORT_ATTEMPTS + 1):
-        try:
-            cid = _create_and_start(c, props, healthcheck, publish)
-        except docker.errors.APIError as exc:
-            remove_container(name)
-            explanation = str(exc.explanation or exc)
-            if attempt < _PORT_ATTEMPTS and any(m in explanation for m in _PORT_CLASH):
-                log.warning("container %s: host port clash (%s); retrying with fresh ports", name, explanation)
-                continue
-            raise StackError(f"creating container {name} failed: {explanation}") from exc
-        return {"container_id": cid, "host_ports": host_ports(cid, publish)}
-    raise AssertionError("unreachable: the last attempt returns or raises")
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(_is_port_clash),
+        stop=tenacity.stop_after_attempt(_PORT_ATTEMPTS),
+        before_sleep=lambda _state: log.warning("container %s: host port clash; retrying with fresh ports", name),
+        reraise=True,
+    )
+    try:
+        cid = retrying(attempt)
+    except docker.errors.APIError as exc:
+        raise StackError(f"creating container {name} failed: {exc.explanation or exc}") from exc
+    return {"container_id": cid, "host_ports": host_ports(cid, publish)}
 
 
 _PORT_ATTEMPTS = 5
 _PORT_CLASH = ("port is already allocated", "address already in use")
+
+
+def _is_port_clash(exc: BaseException) -> bool:
+    """Whether a failed start is a host port taken since it was chosen (worth a try on fresh ports)."""
+    return isinstance(exc, docker.errors.APIError) and any(m in str(exc.explanation or exc) for m in _PORT_CLASH)
 
 
 def _create_and_start(

@@ -30,6 +30,7 @@ import pulumi  # noqa: E402
 from infra import docker_backend, images, topology  # noqa: E402
 from infra import outputs as O  # noqa: E402
 from infra.lifecycle import StackInfo, StackManager  # noqa: E402
+from infra.outputs import StackOutputs  # noqa: E402
 from infra.program import ProgramArgs, build  # noqa: E402
 from infra.resources import DynamicBackend  # noqa: E402
 
@@ -40,6 +41,7 @@ class _Capture(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.networks: list[dict[str, Any]] = []
         self.containers: list[dict[str, Any]] = []
+        self.outputs: StackOutputs | None = None  # the program's, resolved (host ports are the mocks')
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outs = dict(args.inputs)
@@ -64,7 +66,8 @@ def specs(stack: str, image: str) -> _Capture:
     @pulumi.runtime.test
     def run() -> Any:
         args = ProgramArgs(stack=stack, image=image, owner_pid=str(os.getpid()), backend=DynamicBackend())
-        return pulumi.Output.from_input(build(topo, args, pulumi.Output.secret("bench-password"))[O.EDGES])
+        outs = build(topo, args, pulumi.Output.secret("bench-password"))
+        return pulumi.Output.all(**outs).apply(lambda v: setattr(capture, "outputs", StackOutputs.parse(v)))
 
     run()
     return capture
@@ -91,7 +94,8 @@ def sdk_up(capture: _Capture, stack: str) -> float:
         list(pool.map(make, capture.containers))
     edges = [f"http://127.0.0.1:{ports[c['name']]['8080']}" for c in capture.containers
              if c["labels"][O.LABEL_TIER] == O.TIER_EDGE]  # fmt: skip
-    info = StackInfo(stack, {O.EDGES: edges, O.CONTAINERS: [{O.C_NAME: c["name"]} for c in capture.containers]})
+    assert capture.outputs is not None, "the program's outputs were not captured"
+    info = StackInfo(stack, capture.outputs.model_copy(update={"edges": tuple(edges)}))
     StackManager(stack).wait_ready(info)
     return time.perf_counter() - t0
 

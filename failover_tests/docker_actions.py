@@ -121,7 +121,7 @@ def fixed_ip(name: str) -> str:
     for line in inspect(name)["HostConfig"].get("ExtraHosts") or []:
         host, _, ip = line.partition(":")
         if host == name:
-            return ip
+            return str(ip)
     return ""
 
 

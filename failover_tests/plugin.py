@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import random
 import sys
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,10 @@ from failover_tests.interrupts import restore_sigterm, sigterm_as_interrupt
 from infra.errors import StackdrillError
 
 if TYPE_CHECKING:
-    from failover_tests.session import ReportCollector
+    from types import ModuleType
+
+    from failover_tests.session import FaultSet, ReportCollector, ScenarioRunner, TrafficSet
+    from failover_tests.stack import DrillStack
 
 # Fixtures that make a test part of the drill (recorded in the report).
 DRILL_FIXTURES = frozenset({"stack", "stack_factory", "drill_report"})
@@ -213,7 +216,7 @@ def stackdrill_seed(pytestconfig: pytest.Config) -> int:
 
 
 @pytest.fixture(scope="session")
-def stack(pytestconfig: pytest.Config, stackdrill_seed: int) -> Iterator[Any]:
+def stack(pytestconfig: pytest.Config, stackdrill_seed: int) -> Iterator[DrillStack]:
     """The stack under test: brought up once per session and torn down at the end unless kept."""
     from failover_tests.stack import provision
     from infra import topology
@@ -233,7 +236,7 @@ def stack(pytestconfig: pytest.Config, stackdrill_seed: int) -> Iterator[Any]:
             _teardown(drill_stack)
 
 
-def _teardown(drill_stack: Any) -> None:
+def _teardown(drill_stack: DrillStack) -> None:
     """Take a session's stack down; a Ctrl-C during teardown skips it and says how to reap."""
     try:
         drill_stack.manager.down()
@@ -245,7 +248,7 @@ def _teardown(drill_stack: Any) -> None:
 
 
 @pytest.fixture
-def stack_factory(stackdrill_seed: int) -> Iterator[Any]:
+def stack_factory(stackdrill_seed: int) -> Iterator[Callable[[str], DrillStack]]:
     """Bring up extra stacks by topology (name or path) for one test; torn down when it ends.
 
     Per test on purpose: a second stack left running competes for the machine's cores with
@@ -254,9 +257,9 @@ def stack_factory(stackdrill_seed: int) -> Iterator[Any]:
     from failover_tests.stack import provision
     from infra import topology
 
-    made: dict[str, Any] = {}
+    made: dict[str, DrillStack] = {}
 
-    def make(topology_name: str) -> Any:
+    def make(topology_name: str) -> DrillStack:
         if topology_name not in made:
             label = Path(topology_name).name.removeprefix("Pulumi.").removesuffix(".yaml")
             name = f"{label[:10]}{os.getpid()}".replace("_", "-").replace(".", "-")
@@ -275,7 +278,7 @@ def stack_factory(stackdrill_seed: int) -> Iterator[Any]:
 
 
 @pytest.fixture
-def faults(stack: Any) -> Iterator[Any]:
+def faults(stack: DrillStack) -> Iterator[FaultSet]:
     """Make faults on the stack; every one still active is reverted when the test ends."""
     from failover_tests.session import FaultSet
 
@@ -287,7 +290,7 @@ def faults(stack: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def traffic(stack: Any) -> Iterator[Any]:
+def traffic(stack: DrillStack) -> Iterator[TrafficSet]:
     """Make open-loop probes against both edges; any still running is stopped at the end."""
     from failover_tests.session import TrafficSet
 
@@ -299,7 +302,7 @@ def traffic(stack: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def slo() -> Any:
+def slo() -> ModuleType:
     """The SLO module: `slo.SLO(...)`, `slo.evaluate(...)`."""
     from failover_tests import slo as slo_module
 
@@ -307,13 +310,13 @@ def slo() -> Any:
 
 
 @pytest.fixture(scope="session")
-def drill_report(pytestconfig: pytest.Config) -> Any:
+def drill_report(pytestconfig: pytest.Config) -> ReportCollector:
     """The session's report: scenario results and every drill test's outcome; written when the session ends."""
     return collector_of(pytestconfig)
 
 
 @pytest.fixture
-def scenario_runner(stack: Any, drill_report: Any, request: pytest.FixtureRequest) -> Any:
+def scenario_runner(stack: DrillStack, drill_report: ReportCollector, request: pytest.FixtureRequest) -> ScenarioRunner:
     """Run a Scenario against the stack, record it in the report, and assert its verdict."""
     from failover_tests.session import ScenarioRunner
 
@@ -321,7 +324,7 @@ def scenario_runner(stack: Any, drill_report: Any, request: pytest.FixtureReques
 
 
 @pytest.fixture
-def runner_for(drill_report: Any, request: pytest.FixtureRequest) -> Any:
+def runner_for(drill_report: ReportCollector, request: pytest.FixtureRequest) -> Callable[[DrillStack], ScenarioRunner]:
     """A ScenarioRunner for another stack (from `stack_factory`), reporting into the same report."""
     from failover_tests.session import ScenarioRunner
 

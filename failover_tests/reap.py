@@ -18,6 +18,7 @@ from failover_tests.faults.resources import host_memory_bytes
 from failover_tests.toxiproxy import ToxiproxyClient
 from infra import outputs as O
 from infra.host import pid_alive
+from infra.outputs import StackOutputs
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def _alive(pid: int) -> bool:
     return pid == os.getpid() or pid_alive(pid)
 
 
-def reap_faults(outputs: dict[str, Any], *, include_live: bool = False) -> list[str]:
+def reap_faults(outputs: StackOutputs, *, include_live: bool = False) -> list[str]:
     """Revert journaled faults of dead runs, then sweep the stack back to steady state."""
     env = fault_env(outputs)
     done: list[str] = []
@@ -46,10 +47,10 @@ def reap_faults(outputs: dict[str, Any], *, include_live: bool = False) -> list[
     return done
 
 
-def _sweep(targets: list[Any], outputs: dict[str, Any], env: Any, live_owned: set[str]) -> list[str]:
+def _sweep(targets: list[Any], outputs: StackOutputs, env: Any, live_owned: set[str]) -> list[str]:
     done = []
-    stack = outputs[O.STACK]
-    declared = {c[O.C_NAME]: c[O.C_NETWORKS] for c in outputs[O.CONTAINERS]}
+    stack = outputs.stack
+    declared = {c.name: c.networks for c in outputs.containers}
     for t in targets:
         if t.name in live_owned:
             continue

@@ -13,11 +13,11 @@ from typing import Any
 
 from failover_tests import scenario as scenario_mod
 from failover_tests.faults import Fault
+from failover_tests.live import LiveStack
 from failover_tests.outcomes import OutcomeLog
 from failover_tests.report import ScenarioResult, write_report
 from failover_tests.slo import Check, Verdict
 from failover_tests.traffic import Probe
-from infra import outputs as O
 from infra.errors import ScenarioError, SLOViolation, StackdrillError
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class FaultSet:
     """Faults made during one test; `revert_all` undoes every one still active."""
 
-    def __init__(self, stack: Any) -> None:
+    def __init__(self, stack: LiveStack) -> None:
         self.stack = stack
         self.made: list[Fault] = []
 
@@ -57,7 +57,7 @@ class FaultSet:
 class TrafficSet:
     """Probes made during one test; `stop_all` stops every one still running."""
 
-    def __init__(self, stack: Any) -> None:
+    def __init__(self, stack: LiveStack) -> None:
         self.stack = stack
         self.made: list[Probe] = []
 
@@ -120,13 +120,15 @@ class ReportCollector:
 class ScenarioRunner:
     """Runs scenarios against the session's stack, records them, and asserts the verdict."""
 
-    def __init__(self, stack: Any, collector: ReportCollector, test_id: str, declared: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, stack: LiveStack, collector: ReportCollector, test_id: str, declared: tuple[str, ...] = ()
+    ) -> None:
         self.stack = stack
         self.collector = collector
         self.test_id = test_id
         self.declared = declared  # scenario names the test declared at collection (failover marker)
         collector.meta.setdefault("stack", stack.name)
-        collector.meta.setdefault("topology", stack.outputs.get(O.TOPOLOGY, {}))
+        collector.meta.setdefault("topology", dict(stack.outputs.topology))
         collector.meta.setdefault("seed", stack.seed)
 
     def run(
@@ -183,7 +185,7 @@ class ScenarioRunner:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             for entry in self.stack.containers():
-                name = str(entry[O.C_NAME])
+                name = entry.name
                 (folder / f"{name}.log").write_text(dk.logs_since(name, since_epoch_s))
         except (OSError, StackdrillError) as exc:
             log.warning("could not keep the logs of %s: %s", scenario_name, exc)

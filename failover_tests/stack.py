@@ -22,6 +22,7 @@ from failover_tests.reap import reap_faults
 from failover_tests.traffic import PathSpec, Probe, default_paths
 from infra import outputs as O
 from infra.lifecycle import StackManager
+from infra.outputs import Container, StackOutputs
 from infra.topology import Topology
 from infra.wait import wait_until
 
@@ -33,7 +34,7 @@ class DrillStack:
     """One live stack: its outputs and everything the drills do to it."""
 
     name: str
-    outputs: dict[str, Any]
+    outputs: StackOutputs
     topology: Topology
     seed: int = field(default_factory=lambda: random.randrange(1 << 30))
     owner_pid: int = 0
@@ -41,20 +42,17 @@ class DrillStack:
     @property
     def edges(self) -> list[str]:
         """Both edge endpoints (`http://127.0.0.1:port`)."""
-        return list(self.outputs[O.EDGES])
+        return list(self.outputs.edges)
 
     @property
     def image(self) -> str:
         """The service image the stack was deployed with."""
-        from failover_tests import docker_actions as dk
-
-        recorded = self.outputs.get(O.IMAGE)
-        return str(recorded or dk.inspect(self.outputs[O.CONTAINERS][0][O.C_NAME])["Config"]["Image"])
+        return self.outputs.image
 
     @property
     def status_url(self) -> str:
         """The status page service."""
-        return str(self.outputs[O.STATUS_URL])
+        return self.outputs.status_url
 
     @property
     def manager(self) -> StackManager:
@@ -66,9 +64,9 @@ class DrillStack:
         """Inventory, chaos proxy and journal of this stack."""
         return fault_env(self.outputs)
 
-    def containers(self, tier: str | None = None) -> list[dict[str, Any]]:
+    def containers(self, tier: str | None = None) -> list[Container]:
         """Container entries of the outputs, optionally of one tier."""
-        return [c for c in self.outputs[O.CONTAINERS] if tier is None or c[O.C_TIER] == tier]
+        return self.outputs.of_tier(tier)
 
     def fault(
         self, name: str, target: str, params: Mapping[str, Any] | None = None, rng: random.Random | None = None
@@ -91,11 +89,11 @@ class DrillStack:
 
     def lb_servers(self, lb: str, backend: str) -> dict[str, str]:
         """server -> status as one LB container (e.g. `sd-s-edge-0`) sees a backend (`be_api`)."""
-        return server_states(self.outputs[O.LB_STATS][lb]).get(backend, {})
+        return server_states(self.outputs.lb_stats[lb]).get(backend, {})
 
     def lbs(self, tier: str) -> list[str]:
         """LB container names of a tier (edge, api_lb, model_lb)."""
-        return [c[O.C_NAME] for c in self.containers(tier)]
+        return [c.name for c in self.containers(tier)]
 
     def wait_lb(self, lb: str, backend: str, server: str, *, up: bool, timeout_s: float = 15) -> float:
         """Wait until an LB reports a server up (or down); return how long it took."""
@@ -117,6 +115,12 @@ class DrillStack:
     def component_state(self, component: str) -> str:
         """operational, degraded or outage, as the status page says."""
         return str(self.status_page()["components"][component]["state"])
+
+    def steady_problems(self) -> list[str]:
+        """What keeps the stack from its steady state right now (the scenario gate's check)."""
+        from failover_tests import steady
+
+        return steady.problems(self)
 
     def wait_steady(self, timeout_s: float = 90) -> None:
         """Wait until every container is healthy and both edges serve both paths."""
@@ -179,9 +183,9 @@ def _down_quietly(manager: StackManager) -> None:
         log.warning("teardown of half-built stack %s failed: %s; run: stackdrill reap --remove", manager.name, exc)
 
 
-def _owner_of(outputs: dict[str, Any]) -> int:
+def _owner_of(outputs: StackOutputs) -> int:
     """The owner pid label the stack was created with (updates must keep it, or all is replaced)."""
     from failover_tests import docker_actions as dk
 
-    first = outputs[O.CONTAINERS][0][O.C_NAME]
+    first = outputs.containers[0].name
     return int(dk.inspect(first)["Config"]["Labels"].get(O.LABEL_OWNER_PID, "0") or 0)

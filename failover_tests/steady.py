@@ -22,29 +22,39 @@ from typing import Any, Protocol
 
 from failover_tests.lbstats import server_states
 from infra import docker_backend, store_state
-from infra import outputs as O
 from infra.errors import StackdrillError, StackNotSteady
+from infra.outputs import StackOutputs
 from infra.wait import wait_until
 
 log = logging.getLogger(__name__)
 STEADY_LB_STATES = frozenset({"UP", "no check"})
 
 
-class SteadyStack(Protocol):
-    """What the gate needs of a live stack."""
+class Inspectable(Protocol):
+    """What `problems` reads of a live stack: its outputs and its status page."""
 
     name: str
-    outputs: dict[str, Any]
+    outputs: StackOutputs
 
     def status_page(self) -> dict[str, Any]:
         """The status service's /status.json."""
         ...
 
 
-def problems(stack: SteadyStack) -> list[str]:
+class SteadyStack(Protocol):
+    """What the gate needs of a live stack: what keeps it from its steady state right now."""
+
+    name: str
+
+    def steady_problems(self) -> list[str]:
+        """Empty when the stack is steady (`problems` for a real one)."""
+        ...
+
+
+def problems(stack: Inspectable) -> list[str]:
     """What keeps the stack from its steady state right now; empty when it is steady."""
     out: list[str] = []
-    names = {c[O.C_NAME] for c in stack.outputs[O.CONTAINERS]}
+    names = {c.name for c in stack.outputs.containers}
     # Running and not unhealthy: Docker checks every few seconds, so a container restarted by a
     # revert stays "starting" for a while; whether it serves is what the LB, store and status
     # checks below see.
@@ -54,8 +64,8 @@ def problems(stack: SteadyStack) -> list[str]:
         for n in sorted(names)
         if health.get(n) not in ("healthy", "starting", "running")
     ]
-    out += store_state.read(stack.outputs[O.CONTAINERS]).problems()
-    for lb, url in sorted((stack.outputs.get(O.LB_STATS) or {}).items()):
+    out += store_state.read(stack.outputs.containers).problems()
+    for lb, url in sorted(stack.outputs.lb_stats.items()):
         try:
             backends = server_states(url)
         except Exception as exc:  # noqa: BLE001 - an LB that does not answer is not steady
@@ -80,7 +90,7 @@ def wait_steady(stack: SteadyStack, *, timeout_s: float = 60.0, when: str = "bef
     t0 = time.monotonic()
 
     def steady() -> tuple[bool, str]:
-        found = problems(stack)
+        found = stack.steady_problems()
         return not found, "; ".join(found)
 
     try:

@@ -19,10 +19,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from infra import outputs as O
 from infra.errors import ScenarioError
+from infra.outputs import StackOutputs
 
 # The chaos proxy is test instrumentation: group selectors never include it.
 INSTRUMENTATION_TIERS = frozenset({O.TIER_CHAOS})
@@ -60,13 +60,11 @@ class EdgeTarget:
 class Inventory:
     """Every container and edge of a deployed stack, from its outputs."""
 
-    def __init__(self, outputs: dict[str, Any], role_lookup: Callable[[str], str] | None = None) -> None:
-        self.stack = str(outputs[O.STACK])
-        self.targets = [
-            Target(c[O.C_NAME], c[O.C_TIER], int(c[O.C_REPLICA]), c[O.C_ZONE], c[O.C_ROLE])
-            for c in outputs[O.CONTAINERS]
-        ]
-        self.edges = {k: tuple(v) for k, v in (outputs.get(O.EDGES_PROXIED) or {}).items()}
+    def __init__(self, outputs: StackOutputs, role_lookup: Callable[[str], str] | None = None) -> None:
+        self.stack = outputs.stack
+        self.containers = outputs.containers
+        self.targets = [Target(c.name, c.tier, c.replica, c.zone, c.role) for c in outputs.containers]
+        self.edges = dict(outputs.edges_proxied)
         self._role_lookup = role_lookup
 
     def tiers(self) -> list[str]:

@@ -258,7 +258,7 @@ def _create_and_start(
     if props["files"]:
         c.api.put_archive(cid, "/", _tar(props["files"]))
     c.api.start(cid)
-    return cid
+    return str(cid)
 
 
 def free_port(avoid: Collection[int] = ()) -> int:

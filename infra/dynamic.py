@@ -65,7 +65,7 @@ class ContainerProvider(ResourceProvider):
         from infra import docker_backend
 
         if not docker_backend.container_exists(id_):
-            return ReadResult(id_=None, outs={})  # type: ignore[arg-type]
+            return ReadResult(id_=None, outs={})
         return ReadResult(id_=id_, outs=props)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:

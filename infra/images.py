@@ -16,7 +16,8 @@ from pathlib import Path
 
 from infra import docker_backend
 from infra.errors import ToolchainError
-from infra.toolchain import ROOT, base_image_tag, cache_dir, toxiproxy_binary
+from infra.host import ROOT, cache_dir
+from infra.toolchain import base_image_tag, toxiproxy_binary
 
 log = logging.getLogger(__name__)
 SERVICES = ROOT / "services"

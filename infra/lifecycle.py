@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pulumi
 import requests
@@ -26,6 +25,7 @@ from infra import outputs as O
 from infra.components.networks import network_name
 from infra.errors import StackError, StaleNetwork, ToolchainError
 from infra.host import state_dir
+from infra.outputs import Container, StackOutputs
 from infra.program import ProgramArgs, build
 from infra.resources import select_backend
 from infra.toolchain import engine_env, pulumi_binary
@@ -76,17 +76,17 @@ class StackInfo:
     """A deployed stack as the test side sees it: its outputs."""
 
     name: str
-    outputs: dict[str, Any]
+    outputs: StackOutputs
 
     @property
     def edges(self) -> list[str]:
         """Both edge endpoints (http://127.0.0.1:port)."""
-        return list(self.outputs[O.EDGES])
+        return list(self.outputs.edges)
 
     @property
-    def containers(self) -> list[dict[str, Any]]:
+    def containers(self) -> list[Container]:
         """Every container with tier, replica, zone and role."""
-        return list(self.outputs[O.CONTAINERS])
+        return list(self.outputs.containers)
 
 
 def _check_name(name: str) -> None:
@@ -174,7 +174,7 @@ class StackManager:
         finally:
             stop.set()
             watcher.join(timeout=5)
-        info = StackInfo(self.name, {k: v.value for k, v in result.outputs.items()})
+        info = StackInfo(self.name, StackOutputs.parse({k: v.value for k, v in result.outputs.items()}, self.name))
         self.wait_ready(info)
         return info
 
@@ -195,11 +195,11 @@ class StackManager:
         outs = {k: v.value for k, v in stack.outputs().items()}
         if not outs:
             raise StackError(f"stack {self.name} is not deployed; run: stackdrill up --stack-name {self.name}")
-        return StackInfo(self.name, outs)
+        return StackInfo(self.name, StackOutputs.parse(outs, self.name))
 
     def wait_ready(self, info: StackInfo, timeout_s: float = 120) -> None:
         """Wait until every container reports healthy and both edges serve the API and web paths."""
-        names = {c[O.C_NAME] for c in info.containers}
+        names = {c.name for c in info.containers}
 
         exited_since: dict[str, float] = {}
 
@@ -237,7 +237,7 @@ class StackManager:
 
     def wait_store(self, info: StackInfo, timeout_s: float = 60) -> None:
         """Wait until the Sentinels agree on one primary and every replica's link to it is up."""
-        if not any(c[O.C_TIER] == O.TIER_SENTINEL for c in info.containers):
+        if not any(c.tier == O.TIER_SENTINEL for c in info.containers):
             return
 
         def converged() -> tuple[bool, str]:

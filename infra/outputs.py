@@ -19,6 +19,13 @@ Shape of the outputs of a deployed stack:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from infra.errors import StackError
+
 STACK = "stack"
 EDGES = "edges"
 STATUS_URL = "status_url"
@@ -31,14 +38,6 @@ TOPOLOGY = "topology"
 IMAGE = "image"
 BACKEND = "backend"  # the resource backend that made the containers ("docker")
 ADMIN_PORT = "admin_port"  # the services' loopback-only admin port (fault injection)
-
-# Keys of one entry of CONTAINERS.
-C_NAME = "name"
-C_TIER = "tier"
-C_REPLICA = "replica"
-C_ZONE = "zone"
-C_ROLE = "role"
-C_NETWORKS = "networks"
 
 # Docker labels on every object the kit creates.
 LABEL_STACK = "stackdrill.stack"
@@ -76,3 +75,72 @@ EDGE_WEB_API = "web_api"
 EDGE_API_MODEL = "api_model"
 EDGE_API_REDIS = "api_redis"
 EDGE_API_INTEGRATION = "api_integration"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Container(_Frozen):
+    """One entry of the `containers` output: a container of the stack and where it sits."""
+
+    name: str
+    tier: str
+    replica: int
+    zone: str
+    role: str
+    networks: tuple[str, ...]
+
+
+class StackOutputs(_Frozen):
+    """The outputs of a deployed stack, parsed once (`parse`) from what the Pulumi program exported.
+
+    The field names are the output keys above; the program writes them, everything else reads this.
+    """
+
+    stack: str
+    edges: tuple[str, ...]
+    status_url: str
+    toxiproxy_url: str
+    lb_stats: Mapping[str, str]
+    networks: Mapping[str, str]
+    containers: tuple[Container, ...]
+    edges_proxied: Mapping[str, tuple[str, ...]]
+    topology: Mapping[str, Any]
+    image: str
+    backend: str
+    admin_port: int
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], stack: str = "") -> StackOutputs:
+        """Typed outputs from the exported ones; StackError naming the first problem."""
+        try:
+            return cls.model_validate(dict(raw))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise StackError(
+                f"stack {stack or raw.get(STACK, '?')} has outputs this kit cannot read ({where}: {first['msg']}); "
+                "it was made by another version: stackdrill down, then up"
+            ) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form (the keys the program exported)."""
+        return self.model_dump(mode="json")
+
+    def of_tier(self, tier: str | None = None) -> list[Container]:
+        """Containers of one tier (all when None), in output order."""
+        return [c for c in self.containers if tier is None or c.tier == tier]
+
+    def container(self, name: str) -> Container:
+        """The container of that name; KeyError if the stack has none."""
+        for c in self.containers:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+OUTPUT_KEYS = (
+    STACK, EDGES, STATUS_URL, TOXIPROXY_URL, LB_STATS, NETWORKS, CONTAINERS, EDGES_PROXIED, TOPOLOGY, IMAGE, BACKEND,
+    ADMIN_PORT,
+)  # fmt: skip

@@ -190,9 +190,9 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
         ),
         args.backend,
     )
-    api_names = [c[O.C_NAME] for c in api.containers]
-    web_names = [c[O.C_NAME] for c in web.containers]
-    model_names = [c[O.C_NAME] for c in model.containers]
+    api_names = [c.name for c in api.containers]
+    web_names = [c.name for c in web.containers]
+    model_names = [c.name for c in model.containers]
     lb_common = {"ctx": ctx, "zones": zones}
     edge = LoadBalancer(
         "edge",
@@ -242,7 +242,7 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
         # api->model edge): a slow or cut-off model edge is a model problem clients feel.
         "model": [f"http://{n}:{port}/healthz" for n in model_names]
         + [f"http://{ctx.alias(O.TIER_API_LB)}:{port}/readyz#model"],
-        "edge": [f"http://{c[O.C_NAME]}:{port}/lb-health" for c in edge.containers],
+        "edge": [f"http://{c.name}:{port}/lb-health" for c in edge.containers],
         # Dependencies as the API sees them, asked through the internal API LB (so the loss of
         # one API replica is not reported as a store or integration problem).
         "store": [f"http://{ctx.alias(O.TIER_API_LB)}:{port}/readyz#store"],
@@ -284,7 +284,7 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
     ]
     key = str(port)
     lb_handles = {
-        f"{lb.containers[i][O.C_NAME]}": lb.handles[i].host_ports
+        lb.containers[i].name: lb.handles[i].host_ports
         for lb in (edge, api_lb, model_lb)
         for i in range(len(lb.handles))
     }
@@ -299,7 +299,7 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
             lambda m: {n: f"http://127.0.0.1:{p[str(STATS_PORT)]}" for n, p in m.items()}
         ),
         O.NETWORKS: {"front": nets.front_name, "back": nets.back_name},
-        O.CONTAINERS: containers,
+        O.CONTAINERS: [c.model_dump(mode="json") for c in containers],
         O.EDGES_PROXIED: {
             O.EDGE_WEB_API: [O.EDGE_WEB_API],
             O.EDGE_API_MODEL: [O.EDGE_API_MODEL],

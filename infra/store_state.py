@@ -8,12 +8,13 @@ drills' steady-state gate use it; the failover side's `role=primary` target uses
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from infra import docker_backend
 from infra import outputs as O
+from infra.outputs import Container
 
 MASTER = "sessions"
 SENTINEL_PORT = 26379
@@ -146,10 +147,10 @@ def _ask(name: str, cmd: list[str], running: bool) -> tuple[int, str]:
     return docker_backend.exec_in(name, cmd, timeout_s=3)
 
 
-def read(containers: Sequence[Mapping[str, object]]) -> StoreState:
+def read(containers: Sequence[Container]) -> StoreState:
     """Ask every Sentinel and Redis node of a stack (its output container entries), concurrently."""
-    sentinels = [str(c[O.C_NAME]) for c in containers if c[O.C_TIER] == O.TIER_SENTINEL]
-    nodes = [str(c[O.C_NAME]) for c in containers if c[O.C_TIER] == O.TIER_REDIS]
+    sentinels = [c.name for c in containers if c.tier == O.TIER_SENTINEL]
+    nodes = [c.name for c in containers if c.tier == O.TIER_REDIS]
     states = docker_backend.states(sentinels + nodes)
     s_cmd = ["redis-cli", "--raw", "-p", str(SENTINEL_PORT), "SENTINEL", "MASTER", MASTER]
     n_cmd = ["redis-cli", "--no-auth-warning", "INFO", "replication"]

@@ -11,15 +11,15 @@ import logging
 import os
 import sys
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from infra import outputs as O
 from infra.errors import ScenarioError, StackdrillError, ToolchainError
+from infra.outputs import StackOutputs
 
 app = typer.Typer(
     add_completion=False,
@@ -98,35 +98,33 @@ def status(stack_name: StackOpt = "default", as_json: JsonOpt = False) -> None:
     _print_status(stack_name, info.outputs, as_json=as_json)
 
 
-def _print_status(stack_name: str, outputs: dict[str, Any], *, as_json: bool) -> None:
+def _print_status(stack_name: str, outputs: StackOutputs, *, as_json: bool) -> None:
     from infra import docker_backend
 
     health = docker_backend.health_of(stack_name)
-    containers = [dict(c, health=health.get(c[O.C_NAME], "missing")) for c in outputs[O.CONTAINERS]]
+    containers = [dict(c.model_dump(mode="json"), health=health.get(c.name, "missing")) for c in outputs.containers]
     if as_json:
         out.print_json(
             json.dumps(
                 {
                     "stack": stack_name,
-                    "edges": outputs[O.EDGES],
-                    "status_url": outputs[O.STATUS_URL],
-                    "toxiproxy_url": outputs[O.TOXIPROXY_URL],
+                    "edges": list(outputs.edges),
+                    "status_url": outputs.status_url,
+                    "toxiproxy_url": outputs.toxiproxy_url,
                     "containers": containers,
                 }
             )
         )
         return
-    out.print(f"edges:      {', '.join(outputs[O.EDGES])}")
-    out.print(f"status:     {outputs[O.STATUS_URL]}/")
-    out.print(f"toxiproxy:  {outputs[O.TOXIPROXY_URL]}")
+    out.print(f"edges:      {', '.join(outputs.edges)}")
+    out.print(f"status:     {outputs.status_url}/")
+    out.print(f"toxiproxy:  {outputs.toxiproxy_url}")
     table = Table(title=f"stack {stack_name}")
     for col in ("container", "tier", "replica", "zone", "role", "health"):
         table.add_column(col)
     for c in containers:
         colour = "green" if c["health"] == "healthy" else "red"
-        table.add_row(
-            c[O.C_NAME], c[O.C_TIER], str(c[O.C_REPLICA]), c[O.C_ZONE], c[O.C_ROLE], f"[{colour}]{c['health']}[/]"
-        )
+        table.add_row(c["name"], c["tier"], str(c["replica"]), c["zone"], c["role"], f"[{colour}]{c['health']}[/]")
     out.print(table)
 
 

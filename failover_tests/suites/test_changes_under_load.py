@@ -22,7 +22,7 @@ ZERO_ERRORS = [
 @pytest.mark.failover(name="rolling-restart-api")
 def test_rolling_restart(scenario_runner: Any, stack: Any) -> None:
     """Restart every API replica one at a time; wait for each to rejoin before the next."""
-    replicas = [c["name"] for c in stack.containers("api")]
+    replicas = [c.name for c in stack.containers("api")]
 
     def roll(probe: Any) -> None:
         for name in replicas:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 
 from infra.components.common import StackContext, entry
-from infra.outputs import TIER_CHAOS
+from infra.outputs import TIER_CHAOS, Container
 from infra.resources import Backend, ContainerHandle
 from infra.specs import Attachment, ContainerSpec
 
@@ -38,7 +37,7 @@ class ChaosProxyArgs:
 class ChaosProxy(pulumi.ComponentResource):
     """One Toxiproxy container on both networks, its API published on 127.0.0.1."""
 
-    containers: list[dict[str, Any]]
+    containers: list[Container]
     handle: ContainerHandle
     host: str
 
@@ -74,4 +73,4 @@ class ChaosProxy(pulumi.ComponentResource):
         )
         self.handle = backend.container(spec, pulumi.ResourceOptions(parent=self))
         self.containers = [entry(self.host, TIER_CHAOS, 0, args.zone, networks, role="chaos")]
-        self.register_outputs({"containers": self.containers})
+        self.register_outputs({"containers": [c.model_dump(mode="json") for c in self.containers]})

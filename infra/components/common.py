@@ -10,17 +10,12 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from infra.outputs import (
-    C_NAME,
-    C_NETWORKS,
-    C_REPLICA,
-    C_ROLE,
-    C_TIER,
-    C_ZONE,
     LABEL_OWNER_PID,
     LABEL_REPLICA,
     LABEL_STACK,
     LABEL_TIER,
     LABEL_ZONE,
+    Container,
 )
 from infra.specs import HealthSpec
 from infra.topology import Healthcheck
@@ -102,13 +97,6 @@ def render(template: str, **values: Any) -> str:
     return _templates.get_template(template).render(**values)
 
 
-def entry(name: str, tier: str, replica: int, zone: str, networks: list[str], role: str = "") -> dict[str, Any]:
+def entry(name: str, tier: str, replica: int, zone: str, networks: list[str], role: str = "") -> Container:
     """One entry of the `containers` stack output."""
-    return {
-        C_NAME: name,
-        C_TIER: tier,
-        C_REPLICA: replica,
-        C_ZONE: zone,
-        C_ROLE: role or tier,
-        C_NETWORKS: networks,
-    }
+    return Container(name=name, tier=tier, replica=replica, zone=zone, role=role or tier, networks=tuple(networks))

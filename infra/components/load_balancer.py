@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import pulumi
 
 from infra import outputs as O
 from infra.components.common import StackContext, entry, render
+from infra.outputs import Container
 from infra.resources import Backend, ContainerHandle
 from infra.specs import Attachment, ContainerSpec
 from infra.topology import LoadBalancer as LBSettings
@@ -55,7 +55,7 @@ def haproxy_config(args: LoadBalancerArgs) -> str:
 class LoadBalancer(pulumi.ComponentResource):
     """HAProxy replicas; a config change reloads them in place (no dropped connections)."""
 
-    containers: list[dict[str, Any]]
+    containers: list[Container]
     handles: list[ContainerHandle]
 
     def __init__(
@@ -87,4 +87,4 @@ class LoadBalancer(pulumi.ComponentResource):
             )
             self.handles.append(handle)
             self.containers.append(entry(cname, args.tier, i, zone, args.networks, role="lb"))
-        self.register_outputs({"containers": self.containers})
+        self.register_outputs({"containers": [c.model_dump(mode="json") for c in self.containers]})

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 
 from infra.components.common import StackContext, entry, render
-from infra.outputs import TIER_REDIS, TIER_SENTINEL
+from infra.outputs import TIER_REDIS, TIER_SENTINEL, Container
 from infra.resources import Backend, ContainerHandle
 from infra.specs import Attachment, ContainerSpec
 from infra.topology import Store
@@ -61,7 +60,7 @@ class SentinelClusterArgs:
 class SentinelCluster(pulumi.ComponentResource):
     """Redis nodes (node 0 starts as primary) and Sentinels monitoring them by hostname."""
 
-    containers: list[dict[str, Any]]
+    containers: list[Container]
     redis_names: list[str]
     sentinel_names: list[str]
     handles: list[ContainerHandle]
@@ -161,4 +160,4 @@ class SentinelCluster(pulumi.ComponentResource):
             handle = backend.container(spec, pulumi.ResourceOptions(parent=self), secret_env=sentinel_env)
             self.handles.append(handle)
             self.containers.append(entry(cname, TIER_SENTINEL, i, zone, net, role="sentinel"))
-        self.register_outputs({"containers": self.containers})
+        self.register_outputs({"containers": [c.model_dump(mode="json") for c in self.containers]})

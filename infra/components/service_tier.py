@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 
 from infra.components.common import StackContext, entry
+from infra.outputs import Container
 from infra.resources import Backend, ContainerHandle
 from infra.specs import Attachment, ContainerSpec
 from services.app.settings import CommonSettings, ServiceSettings
@@ -34,7 +34,7 @@ class ServiceTierArgs:
 class ServiceTier(pulumi.ComponentResource):
     """Replicas of one service, each a labelled container with a Docker health check."""
 
-    containers: list[dict[str, Any]]
+    containers: list[Container]
     handles: list[ContainerHandle]
 
     def __init__(
@@ -67,4 +67,4 @@ class ServiceTier(pulumi.ComponentResource):
             )
             self.handles.append(handle)
             self.containers.append(entry(cname, args.tier, i, zone, args.networks))
-        self.register_outputs({"containers": self.containers})
+        self.register_outputs({"containers": [c.model_dump(mode="json") for c in self.containers]})

@@ -12,6 +12,7 @@ import pytest
 
 from infra import outputs as O
 from infra import topology
+from infra.outputs import StackOutputs
 from infra.program import ProgramArgs, build
 from infra.resources import DynamicBackend, PulumiDockerBackend
 
@@ -64,9 +65,8 @@ def _deploy(backend: Any, topo_name: str = "default") -> tuple[RecordingMocks, d
             ProgramArgs(stack="unit", image="stackdrill/app:test", owner_pid="0", backend=backend),
             pulumi.Output.secret("s3cret"),
         )
-        return pulumi.Output.all(outs[O.EDGES], outs[O.STATUS_URL]).apply(
-            lambda v: result.update(edges=v[0], status=v[1], containers=outs[O.CONTAINERS])
-        )
+        # Every exported output resolved, then read the way the kit reads a deployed stack's.
+        return pulumi.Output.all(**outs).apply(lambda v: result.update(outputs=StackOutputs.parse(v)))
 
     run()
     return mocks, result
@@ -83,9 +83,12 @@ def test_default_topology_graph() -> None:
     for name, labels in graph.items():
         assert name.startswith("sd-unit-"), name
         assert labels[O.LABEL_STACK] == "unit"
-    assert len(result["edges"]) == 2 and all(e.startswith("http://127.0.0.1:") for e in result["edges"])
-    assert len({e for e in result["edges"]}) == 2
-    assert result["status"].startswith("http://127.0.0.1:")
+    outputs = result["outputs"]
+    assert len(outputs.edges) == 2 and all(e.startswith("http://127.0.0.1:") for e in outputs.edges)
+    assert len(set(outputs.edges)) == 2
+    assert outputs.status_url.startswith("http://127.0.0.1:")
+    assert set(outputs.lb_stats) == {c.name for c in outputs.containers if c.role == "lb"}
+    assert {c.tier for c in outputs.containers} == set(tiers) - {"network-front", "network-back"}
 
 
 def test_both_backends_give_the_same_graph() -> None:
@@ -123,6 +126,6 @@ def test_published_ports_only_on_edges_status_chaos_and_lb_stats() -> None:
 def test_shipped_topologies_build(name: str) -> None:
     mocks, result = _deploy(DynamicBackend(), name)
     topo = topology.load(name)
-    assert len(result["edges"]) == topo.edge.replicas
-    apis = [c for c in result["containers"] if c[O.C_TIER] == "api"]
+    assert len(result["outputs"].edges) == topo.edge.replicas
+    apis = result["outputs"].of_tier("api")
     assert len(apis) == topo.api.replicas

@@ -196,7 +196,7 @@ def test_slicer_delivers_in_slices(steady: Any) -> None:
 
 
 def test_slow_close_is_listed_and_harmless_to_answers(steady: Any) -> None:
-    client = ToxiproxyClient(steady.outputs["toxiproxy_url"])
+    client = ToxiproxyClient(steady.outputs.toxiproxy_url)
     with steady.fault("slow_close", "api_model", {"delay_ms": 1000}) as fault:
         assert [t.type for t in client.toxics("api_model")] == ["slow_close"]
         assert _timed_curl(steady, _model_url(steady))[0] == 0
@@ -295,11 +295,11 @@ def test_reap_sweeps_faults_left_outside_the_journal(steady: Any) -> None:
     """A crash between the action and the journal is still caught: paused containers, quotas, toxics."""
     dk.pause(_name(steady, "model-1"))
     dk.update_resources(_name(steady, "web-1"), cpu_period=100000, cpu_quota=2000)
-    ToxiproxyClient(steady.outputs["toxiproxy_url"]).add_toxic(
+    ToxiproxyClient(steady.outputs.toxiproxy_url).add_toxic(
         "api_model", "sd-orphan", "latency", "downstream", 1.0, {"latency": 900}
     )
     lines = steady.reap()
     assert dk.state(_name(steady, "model-1")) == "running"
     assert dk.inspect(_name(steady, "web-1"))["HostConfig"]["CpuQuota"] <= 0
-    assert ToxiproxyClient(steady.outputs["toxiproxy_url"]).toxics("api_model") == []
+    assert ToxiproxyClient(steady.outputs.toxiproxy_url).toxics("api_model") == []
     assert len(lines) >= 3, lines

@@ -18,7 +18,7 @@ LABELS = (O.LABEL_STACK, O.LABEL_TIER, O.LABEL_REPLICA, O.LABEL_ZONE)
 
 def test_every_container_healthy_and_every_path_answers_on_both_edges(stack: Any) -> None:
     health = docker_backend.health_of(stack.name)
-    names = {c[O.C_NAME] for c in stack.containers()}
+    names = {c.name for c in stack.containers()}
     t = stack.topology
     expected = (
         t.edge.replicas + t.web.replicas + t.api_lb.replicas + t.api.replicas + t.model_lb.replicas
@@ -63,7 +63,7 @@ def test_status_command_lists_every_container(stack: Any) -> None:
 
 
 def test_redis_password_never_in_pulumi_state(stack: Any) -> None:
-    api = stack.containers("api")[0][O.C_NAME]
+    api = stack.containers("api")[0].name
     password = docker_backend.client().api.inspect_container(api)["Config"]["Env"]
     secret = next(e.split("=", 1)[1] for e in password if e.startswith("SD_REDIS_PASSWORD="))
     backend = StackManager(stack.name).backend_dir
@@ -80,7 +80,7 @@ def test_second_stack_side_by_side_then_down_removes_everything(stack: Any) -> N
     try:
         info = manager.up(topology.load("minimal"), images.app_image())
         assert set(info.edges).isdisjoint(stack.edges)
-        assert all(c[O.C_NAME].startswith(f"sd-{name}-") for c in info.containers)
+        assert all(c.name.startswith(f"sd-{name}-") for c in info.containers)
         for edge in info.edges + stack.edges:  # both stacks serve at the same time
             assert complete(edge).status_code == 200
     finally:
@@ -93,14 +93,14 @@ def test_second_stack_side_by_side_then_down_removes_everything(stack: Any) -> N
 
 def test_scale_api_from_3_to_4_in_place(stack: Any) -> None:
     api = docker_backend.client().api
-    before = {c[O.C_NAME]: api.inspect_container(c[O.C_NAME])["Id"] for c in stack.containers()}
+    before = {c.name: api.inspect_container(c.name)["Id"] for c in stack.containers()}
     topo = stack.topology
     grown = topo.model_copy(update={"api": topo.api.model_copy(update={"replicas": 4})})
     image = stack.image
     new = f"sd-{stack.name}-api-3"
     try:
         stack.update(grown, image)
-        after = {c[O.C_NAME]: api.inspect_container(c[O.C_NAME])["Id"] for c in stack.containers()}
+        after = {c.name: api.inspect_container(c.name)["Id"] for c in stack.containers()}
         assert set(after) - set(before) == {new}
         # Every serving container is kept (LBs reload their config in place); only the status page,
         # whose check list names every replica, is re-created.
@@ -110,7 +110,7 @@ def test_scale_api_from_3_to_4_in_place(stack: Any) -> None:
         assert new in served, f"the new replica never served traffic: {sorted(served)}"
     finally:
         stack.update(topo, image)
-    assert new not in {c[O.C_NAME] for c in stack.containers()}
+    assert new not in {c.name for c in stack.containers()}
     assert not docker_backend.container_exists(new)
 
 

@@ -31,7 +31,7 @@ def test_fifty_sessions_survive_the_loss_of_the_primarys_zone(stack: Any) -> Non
     """Write 50 sessions, lose the zone holding the primary, read them back: 50 of 50."""
     keys = [f"durable-{uuid.uuid4().hex[:8]}-{i}" for i in range(50)]
     _write(stack.edges[0], keys)
-    before = store_state.read(stack.outputs["containers"]).primary()
+    before = store_state.read(stack.outputs.containers).primary()
     drill = scenario(
         "zone-loss-durability",
         "lose the primary's zone with 50 sessions written before it",
@@ -43,7 +43,7 @@ def test_fifty_sessions_survive_the_loss_of_the_primarys_zone(stack: Any) -> Non
     )
     result = scenario_mod.run(stack, scenario_mod.parse(drill))
     assert result.error is None, result.error
-    after = store_state.read(stack.outputs["containers"]).primary()
+    after = store_state.read(stack.outputs.containers).primary()
     assert after != before, f"the zone loss did not move the primary (still {after}): no failover was exercised"
     kept = _still_there(stack.edges[1], keys)
     assert kept == 50, f"{50 - kept} of 50 sessions written before the zone loss are gone"

@@ -12,8 +12,8 @@ from failover_tests.faults import base
 from failover_tests.faults.base import Fault, FaultEnv
 from failover_tests.journal import Journal
 from failover_tests.targets import Inventory
-from infra import outputs as O
 from infra.errors import FaultError, RevertError
+from tests import fakes
 
 
 class FakeStack:
@@ -64,13 +64,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FaultEnv:
     # A condition is checked once instead of polled for seconds.
     monkeypatch.setattr(base, "wait_for", lambda check, what, timeout_s=10.0: check())
     monkeypatch.setitem(base.REGISTRY, Toggle.name, Toggle)  # for this test only
-    outputs = {
-        O.STACK: "t",
-        O.CONTAINERS: [
-            {O.C_NAME: n, O.C_TIER: "api", O.C_REPLICA: i, O.C_ZONE: "ab"[i % 2], O.C_ROLE: "api"}
-            for i, n in enumerate(NAMES)
-        ],
-    }
+    outputs = fakes.outputs(fakes.containers([("api", len(NAMES))]))
     Toggle.fake = FakeStack(NAMES)
     return FaultEnv(stack="t", inventory=Inventory(outputs), toxiproxy_url="", journal=Journal("t", root=tmp_path))
 

@@ -10,8 +10,9 @@ import pytest
 from failover_tests.faults import REGISTRY, fault_class, validate_params
 from failover_tests.journal import Entry, Journal
 from failover_tests.targets import Inventory
-from infra import outputs as O
 from infra.errors import ScenarioError
+from infra.outputs import StackOutputs
+from tests import fakes
 
 CATALOG = {
     "kill", "stop", "restart", "pause", "cpu_throttle", "memory_limit", "partition", "blackhole",
@@ -20,27 +21,12 @@ CATALOG = {
 }  # fmt: skip
 
 
-def _outputs() -> dict[str, object]:
-    containers = []
-    for tier, n in (
-        ("edge", 2),
-        ("web", 2),
-        ("api", 3),
-        ("model", 2),
-        ("redis", 2),
-        ("sentinel", 3),
-        ("chaos", 1),
-    ):
-        for i in range(n):
-            containers.append(
-                {O.C_NAME: f"sd-t-{tier}-{i}", O.C_TIER: tier, O.C_REPLICA: i, O.C_ZONE: "ab"[i % 2],
-                 O.C_ROLE: tier, O.C_NETWORKS: ["sd-t-back"]}
-            )  # fmt: skip
-    return {
-        O.STACK: "t",
-        O.CONTAINERS: containers,
-        O.EDGES_PROXIED: {"api_model": ["api_model"], "api_redis": ["api_redis_0", "api_redis_1"]},
-    }
+def _outputs() -> StackOutputs:
+    tiers = (("edge", 2), ("web", 2), ("api", 3), ("model", 2), ("redis", 2), ("sentinel", 3), ("chaos", 1))
+    return fakes.outputs(
+        fakes.containers(tiers),
+        edges_proxied={"api_model": ["api_model"], "api_redis": ["api_redis_0", "api_redis_1"]},
+    )
 
 
 def test_catalog_is_complete_and_snake_case() -> None:

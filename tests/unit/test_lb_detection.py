@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from failover_tests import lb_detection
-from failover_tests.scenario import LBExpectation, _lb_check, _lb_rejoin
+from failover_tests.scenario import LBExpectation
+from failover_tests.scenario.checks import lb_check as _lb_check
+from failover_tests.scenario.checks import lb_rejoin as _lb_rejoin
 from failover_tests.slo import Check
 
 LBS = ("edge-0", "edge-1")

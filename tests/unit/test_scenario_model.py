@@ -80,7 +80,7 @@ def test_the_engine_does_not_depend_on_the_renderer() -> None:
 
 
 def test_the_restore_is_judged_from_the_revert_on() -> None:
-    from failover_tests.scenario import _write_gap_check
+    from failover_tests.scenario.checks import write_gap_check as _write_gap_check
 
     # writes fail for 2 s during the fault and for 1.5 s once the revert began at 11 s
     recs = [_rec(t / 10, not (20 <= t < 40 or 120 <= t < 135)) for t in range(0, 200)]
@@ -100,7 +100,7 @@ def test_the_restore_is_judged_from_the_revert_on() -> None:
 def test_before_holds_only_requests_answered_before_the_fault() -> None:
     from dataclasses import replace
 
-    from failover_tests.scenario import _before_ends
+    from failover_tests.scenario.engine import _before_ends
 
     quick = [_rec(t / 10, True) for t in range(0, 40)]  # answered at once, fault at 4 s
     assert _before_ends(quick, 4.0) == 3.0  # IN_FLIGHT_S before the fault

@@ -18,6 +18,8 @@ from failover_tests.scenario import Scenario
 from failover_tests.session import ReportCollector, ScenarioRunner, expected_failure_not_caught
 from failover_tests.slo import Check, Verdict, windows_around
 from infra.errors import SLOViolation
+from infra.outputs import Container
+from tests import fakes
 
 LABEL = "kill(api-0)"
 NAME = "lose-api-on-single-api"
@@ -137,11 +139,11 @@ class FakeStack:
 
     name = "sd-unit"
     seed = 7
-    outputs: dict[str, Any] = {}
+    outputs = fakes.outputs(fakes.containers([("redis", 1), ("sentinel", 1)], stack="unit"), stack="unit")
 
-    def containers(self, tier: str | None = None) -> list[dict[str, Any]]:
+    def containers(self, tier: str | None = None) -> list[Container]:
         """Two containers, for the logs a red scenario keeps."""
-        return [{"name": "sd-unit-redis-0", "tier": "redis"}, {"name": "sd-unit-sentinel-0", "tier": "sentinel"}]
+        return self.outputs.of_tier(tier)
 
 
 def runner_returning(

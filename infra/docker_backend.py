@@ -22,6 +22,7 @@ from docker.models.containers import Container
 
 from infra.errors import StackError, StaleNetwork, ToolchainError
 from infra.outputs import LABEL_KIT, LABEL_STACK
+from infra.wait import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -294,18 +295,15 @@ def host_ports(container_id: str, ports: Iterable[int]) -> dict[str, int]:
     wanted = list(ports)
     if not wanted:
         return {}
-    deadline = time.monotonic() + 10
-    while True:
-        info = client().api.inspect_container(container_id)
-        bound = info["NetworkSettings"]["Ports"] or {}
-        out: dict[str, int] = {}
-        for p in wanted:
-            binding = bound.get(f"{p}/tcp") or []
-            if binding and binding[0].get("HostPort"):
-                out[str(p)] = int(binding[0]["HostPort"])
-        if len(out) == len(wanted) or time.monotonic() > deadline:
-            return out
-        time.sleep(0.05)
+
+    def bound() -> tuple[bool, dict[str, int]]:
+        ports = client().api.inspect_container(container_id)["NetworkSettings"]["Ports"] or {}
+        out = {str(p): int(b[0]["HostPort"]) for p in wanted if (b := ports.get(f"{p}/tcp")) and b[0].get("HostPort")}
+        return len(out) == len(wanted), out
+
+    return wait_until(
+        bound, what=f"Docker to bind host ports {wanted} of {container_id[:12]}", timeout_s=10, interval_s=0.05
+    )
 
 
 def remove_container(name_or_id: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import secrets
 import threading
@@ -30,7 +31,7 @@ from infra.program import ProgramArgs, build
 from infra.resources import select_backend
 from infra.toolchain import engine_env, pulumi_binary
 from infra.topology import Topology
-from infra.wait import GiveUp, wait_until
+from infra.wait import GiveUp, Stopped, wait_until
 
 log = logging.getLogger(__name__)
 PROJECT = "stackdrill"
@@ -180,14 +181,15 @@ class StackManager:
 
     def _watch_health(self, count: int, stop: threading.Event) -> None:
         """Poll until `count` containers of this stack are healthy (or told to stop)."""
-        while not stop.is_set():
-            try:
-                health = docker_backend.health_of(self.name)
-                if len(health) >= count and all(h == "healthy" for h in health.values()):
-                    return
-            except Exception as exc:  # noqa: BLE001 - wait_ready reports problems properly afterwards
-                log.debug("health watch: %s", exc)
-            stop.wait(0.2)
+
+        def healthy() -> tuple[bool, int]:
+            health = docker_backend.health_of(self.name)
+            return len(health) >= count and all(h == "healthy" for h in health.values()), len(health)
+
+        try:
+            wait_until(healthy, what="the containers to be healthy", timeout_s=math.inf, interval_s=0.2, stop=stop)
+        except Stopped as exc:  # wait_ready reports problems properly afterwards
+            log.debug("health watch: %s", exc)
 
     def info(self) -> StackInfo:
         """The stack's outputs; raises StackError if it is not deployed."""

@@ -21,7 +21,8 @@ from typing import Any, ClassVar, Literal
 
 from failover_tests.journal import Entry, Journal
 from failover_tests.targets import EdgeTarget, Inventory, Target, describe
-from infra.errors import FaultError, RevertError, ScenarioError
+from infra.errors import FaultError, RevertError, ScenarioError, StackError
+from infra.wait import wait_until
 
 log = logging.getLogger(__name__)
 REQUIRED: Any = object()
@@ -112,15 +113,13 @@ def validate_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def wait_for(check: Callable[[], bool], what: str, timeout_s: float = 10.0) -> bool:
-    """Poll a condition until true or the deadline; return whether it came true."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if check():
-            return True
-        if time.monotonic() > deadline:
-            log.warning("gave up waiting for %s after %.1f s", what, timeout_s)
-            return False
-        time.sleep(0.1)
+    """Poll a condition until true or the deadline (`infra.wait.wait_until`); return whether it came true."""
+    try:
+        wait_until(lambda: (check(), None), what=what, timeout_s=timeout_s, interval_s=0.1)
+    except StackError as exc:
+        log.warning("%s", exc)
+        return False
+    return True
 
 
 class Fault(ABC):

@@ -28,5 +28,7 @@ def test_outputs_parse_into_frozen_typed_values() -> None:
 def test_outputs_of_another_kit_version_are_one_clear_error() -> None:
     raw = fakes.outputs(fakes.containers([("api", 1)])).to_dict()
     del raw[O.TOXIPROXY_URL]
-    with pytest.raises(StackError, match=r"^stack t has outputs this kit cannot read \(toxiproxy_url: Field required\)"):
+    with pytest.raises(
+        StackError, match=r"^stack t has outputs this kit cannot read \(toxiproxy_url: Field required\)"
+    ):
         StackOutputs.parse(raw)

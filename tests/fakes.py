@@ -1,9 +1,15 @@
-"""Stack outputs for unit tests: every field filled with something harmless, containers as given."""
+"""Fakes for unit tests: stack outputs with every field filled, a tiny HTTP stand-in for the edges."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
+
+from aiohttp import web
 
 from infra.outputs import Container, StackOutputs
 
@@ -41,3 +47,91 @@ def outputs(
     }
     fields.update(overrides)
     return StackOutputs.model_validate(fields)
+
+
+@dataclass
+class Arrival:
+    """A request as the fake server saw it."""
+
+    t_monotonic: float
+    method: str
+    path: str
+    body: bytes
+
+
+@dataclass
+class FakeServer:
+    """A tiny stand-in for the stack's edge, served from its own thread and event loop."""
+
+    replica: str = "api-1"
+    status: int = 200
+    delay_s: float = 0.0
+    fallback: bool = False
+    api_state: str | None = None
+    stall_from: float = float("inf")
+    stall_until: float = float("-inf")
+    arrivals: list[Arrival] = field(default_factory=list)
+    sessions: dict[str, bytes] = field(default_factory=dict)
+    port: int = 0
+    _loop: asyncio.AbstractEventLoop | None = None
+    _stopped: asyncio.Event | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def stall(self, from_monotonic: float, until_monotonic: float) -> None:
+        """Hold every request arriving in [from, until) until `until`."""
+        self.stall_from, self.stall_until = from_monotonic, until_monotonic
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        now = time.monotonic()
+        body = await request.read()
+        self.arrivals.append(Arrival(now, request.method, request.path, body))
+        if self.stall_from <= now < self.stall_until:
+            await asyncio.sleep(self.stall_until - now)
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        headers = {"X-Served-By": self.replica}
+        if self.api_state:
+            headers["X-Api-State"] = self.api_state
+        if request.path.startswith("/v1/sessions/") and self.status == 200:
+            key = request.path.rsplit("/", 1)[1]
+            if request.method == "PUT":
+                self.sessions[key] = body
+            elif key not in self.sessions:
+                return web.json_response({"error": "no such session", "status": 404}, status=404)
+        doc = {"ok": True, "fallback": True} if self.fallback else {"ok": True}
+        return web.json_response(doc, status=self.status, headers=headers)
+
+    def start(self) -> FakeServer:
+        """Serve on an ephemeral loopback port; returns once it accepts connections."""
+        ready = threading.Event()
+
+        async def main() -> None:
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", self._handle)
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = runner.addresses[0][1]
+            self._loop = asyncio.get_running_loop()
+            self._stopped = asyncio.Event()
+            ready.set()
+            await self._stopped.wait()
+            await runner.cleanup()
+
+        self._thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+        self._thread.start()
+        assert ready.wait(5.0), "fake server did not start within 5 s"
+        return self
+
+    def close(self) -> None:
+        """Stop serving."""
+        if self._loop is not None and self._stopped is not None:
+            self._loop.call_soon_threadsafe(self._stopped.set)
+        if self._thread is not None:
+            self._thread.join(5.0)

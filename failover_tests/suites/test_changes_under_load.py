@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from failover_tests import docker_actions as dk
-from failover_tests.presets import scenario, slo
+from failover_tests.catalog.presets import scenario, slo
 from infra import outputs as O
 from infra.wait import wait_until
 

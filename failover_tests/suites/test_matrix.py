@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from failover_tests.matrix import entries, spof_message
+from failover_tests.catalog.matrix import entries, spof_message
 from infra import topology
 from infra.errors import SLOViolation
 

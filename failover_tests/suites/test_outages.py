@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from failover_tests.library import datastore_failover, primary_zone_loss, slow_model
-from failover_tests.presets import (
+from failover_tests.catalog.named import datastore_failover, primary_zone_loss, slow_model
+from failover_tests.catalog.presets import (
     EDGE_LOSS_DURING_MIN_SUCCESS,
     PATHS,
     responsive,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from failover_tests.library import WATCHED_TIERS, replica_loss
+from failover_tests.catalog.named import WATCHED_TIERS, replica_loss
 
 
 @pytest.mark.destructive

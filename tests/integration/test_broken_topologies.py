@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from failover_tests.library import lose_api_replica, replica_loss, slow_model
+from failover_tests.catalog.named import lose_api_replica, replica_loss, slow_model
 from failover_tests.session import ScenarioRunner
 
 BROKEN = {

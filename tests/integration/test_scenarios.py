@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from failover_tests.presets import scenario, slo
+from failover_tests.catalog.presets import scenario, slo
 from failover_tests.session import ReportCollector, ScenarioRunner
 from infra import outputs as O
 from infra.docker_backend import kit_objects
@@ -23,7 +23,7 @@ from infra.errors import SLOViolation
 from tests.integration.conftest import ROOT
 
 PY_SCENARIO = """
-from failover_tests.presets import scenario, responsive
+from failover_tests.catalog.presets import scenario, responsive
 
 
 def test_python_kill_one_model(scenario_runner):

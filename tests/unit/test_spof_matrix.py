@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from failover_tests.matrix import entries, spof_message
+from failover_tests.catalog.matrix import entries, spof_message
 from failover_tests.slo import SLO, Verdict, evaluate, windows_around
 from failover_tests.traffic import Record
 from infra import spof, topology

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from failover_tests.presets import (
+from failover_tests.catalog.presets import (
     responsive,
     scenario,
     slo,

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from failover_tests.presets import (
+from failover_tests.catalog.presets import (
     EDGE_LOSS_DURING_MIN_SUCCESS,
     EDGE_LOSS_DURING_P99_MS,
     responsive,

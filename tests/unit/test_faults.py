@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from failover_tests.faults import REGISTRY, fault_class, validate_params
+from failover_tests.faults import REGISTRY, Fault, Param, fault_class, validate_params
+from failover_tests.faults.base import register
 from failover_tests.journal import Entry, Journal
 from failover_tests.targets import Inventory
 from infra.errors import ScenarioError
@@ -71,6 +73,75 @@ def test_defaults_filled_and_strings_coerced() -> None:
     assert validate_params("latency", {"latency_ms": "500"}) == {
         "latency_ms": 500, "jitter_ms": 0, "stream": "downstream", "toxicity": 1.0,
     }  # fmt: skip
+
+
+class Renamed(Fault):
+    """A fault whose ``share`` parameter was once called ``ratio`` (and before that ``portion``)."""
+
+    name = "renamed"
+    family = "test"
+    summary = "a parameter with old names"
+    mechanism = "none"
+    params = (
+        Param("share", float, 1.0, "share of requests", minimum=0.0, maximum=1.0, aliases=("ratio", "portion")),
+        Param("label", str, ""),
+    )
+
+    def act(self, name: str) -> None:
+        """Nothing to do."""
+
+    def took_effect(self, name: str) -> bool:
+        """Always in effect."""
+        return True
+
+    def undo(self, name: str, saved: dict[str, Any]) -> None:
+        """Nothing to undo."""
+
+
+@pytest.fixture
+def renamed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register :class:`Renamed` for one test only."""
+    monkeypatch.setitem(REGISTRY, Renamed.name, Renamed)
+
+
+@pytest.mark.usefixtures("renamed")
+def test_an_old_parameter_name_counts_as_the_current_one() -> None:
+    expected = {"share": 0.25, "label": ""}
+    assert validate_params("renamed", {"share": 0.25}) == expected
+    assert validate_params("renamed", {"ratio": "0.25"}) == expected
+    assert validate_params("renamed", {"portion": 0.25}) == expected
+    assert validate_params("renamed", {}) == {"share": 1.0, "label": ""}
+
+
+@pytest.mark.usefixtures("renamed")
+def test_a_bad_value_under_an_old_name_is_reported_under_that_name() -> None:
+    with pytest.raises(ScenarioError) as info:
+        validate_params("renamed", {"ratio": 2})
+    assert str(info.value) == "fault renamed: ratio = 2 is too large; it must be <= 1.0"
+
+
+@pytest.mark.usefixtures("renamed")
+def test_giving_a_parameter_and_its_old_name_is_an_error() -> None:
+    with pytest.raises(ScenarioError) as info:
+        validate_params("renamed", {"share": 0.5, "ratio": 0.5})
+    assert str(info.value) == "fault renamed: share and ratio are the same parameter; give only share"
+
+
+@pytest.mark.usefixtures("renamed")
+def test_unknown_parameter_lists_current_names_only() -> None:
+    with pytest.raises(ScenarioError) as info:
+        validate_params("renamed", {"shares": 0.5})
+    assert str(info.value) == "fault renamed: unknown parameter 'shares'; parameters: share, label"
+
+
+def test_an_alias_may_not_shadow_another_parameter() -> None:
+    class Clash(Renamed):
+        name = "clash"
+        params = (Param("share", float, 1.0, aliases=("label",)), Param("label", str, ""))
+
+    with pytest.raises(RuntimeError, match="fault clash: parameter names and aliases must be distinct"):
+        register(Clash)
+    assert "clash" not in REGISTRY
 
 
 def test_targets_by_tier_name_zone_and_combination() -> None:

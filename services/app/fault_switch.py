@@ -25,15 +25,17 @@ log = logging.getLogger(__name__)
 SwitchKind = Literal["http_error", "abort", "delay"]
 SWITCH_KINDS: tuple[SwitchKind, ...] = ("http_error", "abort", "delay")
 
-_FIELDS = frozenset({"kind", "rate", "status", "delay_ms", "paths"})
+# ``fraction`` was called ``rate`` first; bodies that still say ``rate`` mean the same thing.
+FRACTION_OLD_NAME = "rate"
+_FIELDS = frozenset({"kind", "fraction", FRACTION_OLD_NAME, "status", "delay_ms", "paths"})
 
 
 @dataclass(frozen=True, kw_only=True)
 class FaultSwitch:
-    """One application fault: what to do, how often, and on which path prefixes."""
+    """One application fault: what to do, to which fraction of requests, on which path prefixes."""
 
     kind: SwitchKind
-    rate: float = 1.0
+    fraction: float = 1.0
     status: int = 503
     delay_ms: float = 0.0
     paths: tuple[str, ...] = ()
@@ -59,9 +61,12 @@ class FaultSwitch:
         kind = body.get("kind")
         if kind not in SWITCH_KINDS:
             raise ValueError(f"kind={kind!r} is not one of {', '.join(SWITCH_KINDS)}")
-        rate = body.get("rate", 1.0)
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
-            raise ValueError(f"rate={rate!r} must be a number in [0, 1]")
+        if "fraction" in body and FRACTION_OLD_NAME in body:
+            raise ValueError(f"fraction and {FRACTION_OLD_NAME} are the same field; give only fraction")
+        key = FRACTION_OLD_NAME if FRACTION_OLD_NAME in body else "fraction"
+        fraction = body.get(key, 1.0)
+        if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"{key}={fraction!r} must be a number in [0, 1]")
         status = body.get("status", 503)
         if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
             raise ValueError(f"status={status!r} must be an integer in [400, 599]")
@@ -75,7 +80,7 @@ class FaultSwitch:
             raise ValueError(f"paths={paths!r} must be a list of path prefixes starting with '/'")
         return cls(
             kind=kind,
-            rate=float(rate),
+            fraction=float(fraction),
             status=status,
             delay_ms=float(delay_ms),
             paths=tuple(paths),
@@ -111,7 +116,7 @@ def fault_middleware(switch: SwitchState) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         fault = switch.current
-        if fault is None or not fault.matches(request.path) or random.random() >= fault.rate:
+        if fault is None or not fault.matches(request.path) or random.random() >= fault.fraction:
             return await handler(request)
         switch.injected += 1
         if fault.kind == "http_error":

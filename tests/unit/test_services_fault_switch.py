@@ -37,17 +37,18 @@ def test_http_error_fault_then_delete_restores() -> None:
     asyncio.run(scenario())
 
 
-def test_fault_rate_uses_random_draws(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("key", ["fraction", "rate"])
+def test_fault_fraction_uses_random_draws(monkeypatch: pytest.MonkeyPatch, key: str) -> None:
     draws = iter([0.1, 0.9, 0.4, 0.6])
     monkeypatch.setattr("services.app.fault_switch.random.random", lambda: next(draws))
 
-    async def scenario() -> list[int]:
+    async def scenario() -> tuple[list[int], float]:
         async with serving_with_admin(demo_app()) as (url, admin), aiohttp.ClientSession() as http:
-            fault = {"kind": "http_error", "status": 500, "rate": 0.5}
-            await fetch_json(http, "PUT", f"{admin}/fault", json=fault)
-            return [(await fetch_json(http, "GET", f"{url}/v1/hello"))[0] for _ in range(4)]
+            fault = {"kind": "http_error", "status": 500, key: 0.5}
+            _, body, _ = await fetch_json(http, "PUT", f"{admin}/fault", json=fault)
+            return [(await fetch_json(http, "GET", f"{url}/v1/hello"))[0] for _ in range(4)], body["fault"]["fraction"]
 
-    assert asyncio.run(scenario()) == [500, 200, 500, 200]
+    assert asyncio.run(scenario()) == ([500, 200, 500, 200], 0.5)
 
 
 def test_abort_fault_closes_the_connection_without_a_response() -> None:
@@ -93,7 +94,9 @@ def test_put_fault_replaces_the_active_one() -> None:
     ("body", "message"),
     [
         ({"kind": "explode"}, "kind='explode' is not one of http_error, abort, delay"),
+        ({"kind": "abort", "fraction": 2}, "fraction=2 must be a number in [0, 1]"),
         ({"kind": "abort", "rate": 2}, "rate=2 must be a number in [0, 1]"),
+        ({"kind": "abort", "fraction": 0.5, "rate": 0.5}, "fraction and rate are the same field; give only fraction"),
         ({"kind": "http_error", "status": 200}, "status=200 must be an integer in [400, 599]"),
         ({"kind": "delay"}, "kind='delay' needs delay_ms"),
         ({"kind": "delay", "delay_ms": -1}, "delay_ms=-1 must be a number >= 0"),
@@ -108,10 +111,12 @@ def test_fault_validation_names_the_bad_field(body: object, message: str) -> Non
     assert str(excinfo.value).startswith(message)
 
 
-def test_as_dict_shows_the_fault_as_the_admin_endpoint_does() -> None:
-    fault = FaultSwitch.from_json({"kind": "abort", "rate": 0.25, "paths": ["/v1/"]})
-    assert fault.as_dict() == {"kind": "abort", "rate": 0.25, "status": 503, "delay_ms": 0.0, "paths": ["/v1/"]}
-    assert FaultSwitch.from_json({"kind": "abort"}).rate == 1.0
+def test_rate_is_the_old_name_of_fraction() -> None:
+    new = FaultSwitch.from_json({"kind": "abort", "fraction": 0.25, "paths": ["/v1/"]})
+    old = FaultSwitch.from_json({"kind": "abort", "rate": 0.25, "paths": ["/v1/"]})
+    assert new == old == FaultSwitch(kind="abort", fraction=0.25, paths=("/v1/",))
+    assert old.as_dict() == {"kind": "abort", "fraction": 0.25, "status": 503, "delay_ms": 0.0, "paths": ["/v1/"]}
+    assert FaultSwitch.from_json({"kind": "abort"}).fraction == 1.0
 
 
 def test_a_fault_matches_its_path_prefixes_or_every_path() -> None:

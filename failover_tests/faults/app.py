@@ -17,7 +17,8 @@ from infra.errors import FaultError
 
 SERVICE_TIERS = frozenset({O.TIER_API, O.TIER_WEB, O.TIER_MODEL, O.TIER_INTEGRATION, O.TIER_STATUS})
 _PATHS = Param("paths", str, "", "comma-separated path prefixes (empty: every path)")
-_RATE = Param("rate", float, 1.0, "fraction of requests affected", minimum=0.0, maximum=1.0)
+# A fraction in [0, 1], not a rate per second; scenarios written when it was called `rate` still work.
+_FRACTION = Param("fraction", float, 1.0, "fraction of requests affected", minimum=0.0, maximum=1.0, aliases=("rate",))
 
 
 class AppFault(Fault):
@@ -32,7 +33,7 @@ class AppFault(Fault):
         raise NotImplementedError
 
     def _full_body(self) -> dict[str, Any]:
-        body = {"kind": self.name, "rate": float(self.values["rate"]), **self.body()}
+        body = {"kind": self.name, "fraction": float(self.values["fraction"]), **self.body()}
         paths = [p.strip() for p in str(self.values.get("paths", "")).split(",") if p.strip()]
         if paths:
             body["paths"] = paths
@@ -73,7 +74,7 @@ class HttpError(AppFault):
 
     name = "http_error"
     summary = "answer a fraction of requests with an HTTP error"
-    params = (Param("status", int, 503, "HTTP status to return", minimum=400, maximum=599), _RATE, _PATHS)
+    params = (Param("status", int, 503, "HTTP status to return", minimum=400, maximum=599), _FRACTION, _PATHS)
 
     def body(self) -> dict[str, Any]:
         return {"status": int(self.values["status"])}
@@ -85,7 +86,7 @@ class Abort(AppFault):
 
     name = "abort"
     summary = "close a fraction of connections without a response"
-    params = (_RATE, _PATHS)
+    params = (_FRACTION, _PATHS)
 
     def body(self) -> dict[str, Any]:
         return {}
@@ -97,7 +98,7 @@ class Delay(AppFault):
 
     name = "delay"
     summary = "delay a fraction of requests inside the service"
-    params = (Param("delay_ms", int, REQUIRED, "added delay in ms", minimum=0), _RATE, _PATHS)
+    params = (Param("delay_ms", int, REQUIRED, "added delay in ms", minimum=0), _FRACTION, _PATHS)
 
     def body(self) -> dict[str, Any]:
         return {"delay_ms": int(self.values["delay_ms"])}

@@ -30,7 +30,7 @@ REQUIRED: Any = object()
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter of a fault: name, type, default (or REQUIRED), allowed range, help."""
+    """One parameter of a fault: name, type, default (or REQUIRED), allowed range, help, old names."""
 
     name: str
     kind: type
@@ -39,10 +39,15 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] = ()
+    # Names the parameter had before; scenarios that still use one keep working unchanged.
+    aliases: tuple[str, ...] = ()
 
-    def coerce(self, fault: str, value: Any) -> Any:
-        """Convert and check a value; raise ScenarioError naming the fault, parameter and value."""
-        where = f"fault {fault}: {self.name} = {value!r}"
+    def coerce(self, fault: str, value: Any, *, given_as: str | None = None) -> Any:
+        """Convert and check a value; raise ScenarioError naming the fault, parameter and value.
+
+        ``given_as`` is the name the scenario used (an alias), so the message quotes the input.
+        """
+        where = f"fault {fault}: {given_as or self.name} = {value!r}"
         try:
             if self.kind is bool and isinstance(value, str):
                 if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
@@ -81,6 +86,9 @@ def register(cls: type[Fault]) -> type[Fault]:
     """Class decorator: add a fault to the registry under its snake_case name."""
     if cls.name in REGISTRY:
         raise RuntimeError(f"fault name {cls.name} registered twice")
+    names = [n for p in cls.params for n in (p.name, *p.aliases)]
+    if len(names) != len(set(names)):
+        raise RuntimeError(f"fault {cls.name}: parameter names and aliases must be distinct: {', '.join(names)}")
     REGISTRY[cls.name] = cls
     return cls
 
@@ -94,17 +102,24 @@ def fault_class(name: str) -> type[Fault]:
 
 
 def validate_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Check parameters against a fault's declaration; returns them with defaults filled in."""
+    """Check parameters against a fault's declaration; returns them, under their current names, with defaults.
+
+    A parameter given by an old name (an alias) counts as given by its current name; giving both is an error.
+    """
     cls = fault_class(name)
     declared = {p.name: p for p in cls.params}
-    unknown = sorted(set(params) - set(declared))
+    accepted = set(declared).union(*(p.aliases for p in cls.params))
+    unknown = sorted(set(params) - accepted)
     if unknown:
         listed = ", ".join(declared) or "none"
         raise ScenarioError(f"fault {name}: unknown parameter '{unknown[0]}'; parameters: {listed}")
     out: dict[str, Any] = {}
     for p in cls.params:
-        if p.name in params:
-            out[p.name] = p.coerce(name, params[p.name])
+        given = [key for key in (p.name, *p.aliases) if key in params]
+        if len(given) > 1:
+            raise ScenarioError(f"fault {name}: {' and '.join(given)} are the same parameter; give only {p.name}")
+        if given:
+            out[p.name] = p.coerce(name, params[given[0]], given_as=given[0])
         elif p.default is REQUIRED:
             raise ScenarioError(f"fault {name}: missing parameter '{p.name}' ({p.help})")
         else:

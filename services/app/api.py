@@ -27,16 +27,8 @@ import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from services.app.common import (
-    Readiness,
-    ReadinessCheck,
-    RequestError,
-    create_app,
-    error_response,
-    json_body,
-    load_settings,
-    run,
-)
+from services.app.http_conventions import RequestError, error_response, json_body
+from services.app.readiness import Readiness, ReadinessCheck
 from services.app.resilience import (
     Bulkhead,
     DependencyError,
@@ -44,6 +36,7 @@ from services.app.resilience import (
     Policy,
     breaker_factory,
 )
+from services.app.server import create_app, load_settings, run
 from services.app.settings import ApiSettings
 from services.app.store import RedisSentinelStore, SessionStore, is_transient_store_error
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from services.app.common import create_app, load_settings, run
+from services.app.server import create_app, load_settings, run
 from services.app.settings import IntegrationSettings
 
 

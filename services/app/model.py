@@ -13,7 +13,8 @@ import time
 
 from aiohttp import web
 
-from services.app.common import RequestError, create_app, json_body, load_settings, run
+from services.app.http_conventions import RequestError, json_body
+from services.app.server import create_app, load_settings, run
 from services.app.settings import ModelSettings
 
 SETTINGS_KEY = web.AppKey("model_settings", ModelSettings)

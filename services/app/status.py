@@ -26,7 +26,8 @@ from typing import Any, Literal
 import aiohttp
 from aiohttp import web
 
-from services.app.common import create_app, load_settings, render_html, run
+from services.app.http_conventions import render_html
+from services.app.server import create_app, load_settings, run
 from services.app.settings import StatusSettings
 
 log = logging.getLogger(__name__)

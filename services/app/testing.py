@@ -1,4 +1,4 @@
-"""Test support: serve an app on an ephemeral port, fake dependencies, an in-memory store, polling.
+"""Test support: serve on an ephemeral port, a demo app, JSON requests, fake dependencies, a memory store, polling.
 
 Used by ``tests/unit/test_services_*.py``; nothing here runs in a deployed stack.
 """
@@ -12,9 +12,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
-from services.app.common import COMMON_KEY, FAULTS_KEY, create_admin_app
+from services.app.fault_switch import SWITCH_KEY
+from services.app.http_conventions import COMMON_KEY
+from services.app.readiness import Readiness
+from services.app.server import create_admin_app, create_app
+from services.app.settings import CommonSettings
+
+DEMO_SETTINGS = CommonSettings(role="testrole", replica="sd-test-x-1", version="9.9.9")
 
 
 @contextlib.asynccontextmanager
@@ -34,9 +41,33 @@ async def serving(app: web.Application, *, shutdown_timeout_s: float = 0.2) -> A
 @contextlib.asynccontextmanager
 async def serving_with_admin(app: web.Application) -> AsyncIterator[tuple[str, str]]:
     """Serve ``app`` and its admin app; yield (main URL, admin URL)."""
-    admin = create_admin_app(app[COMMON_KEY], app[FAULTS_KEY])
+    admin = create_admin_app(app[COMMON_KEY], app[SWITCH_KEY])
     async with serving(app) as main_url, serving(admin) as admin_url:
         yield main_url, admin_url
+
+
+async def _hello(request: web.Request) -> web.Response:
+    return web.json_response({"hello": True})
+
+
+async def _boom(request: web.Request) -> web.Response:
+    raise RuntimeError("secret detail")
+
+
+def demo_app(readiness: Readiness | None = None) -> web.Application:
+    """A main app on :data:`DEMO_SETTINGS` plus ``GET /v1/hello`` (answers) and ``GET /v1/boom`` (a bug)."""
+    app = create_app(DEMO_SETTINGS, readiness=readiness)
+    app.router.add_get("/v1/hello", _hello)
+    app.router.add_get("/v1/boom", _boom)
+    return app
+
+
+async def fetch_json(
+    http: aiohttp.ClientSession, method: str, url: str, *, json: Any = None
+) -> tuple[int, Any, str | None]:
+    """Make a request (with a JSON body unless ``json`` is None); return (status, JSON body, X-Served-By)."""
+    async with http.request(method, url, json=json) as response:
+        return response.status, await response.json(), response.headers.get("X-Served-By")
 
 
 async def wait_until(

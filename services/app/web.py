@@ -23,14 +23,9 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 
-from services.app.common import (
-    Readiness,
-    ReadinessCheck,
-    create_app,
-    load_settings,
-    render_html,
-    run,
-)
+from services.app.http_conventions import render_html
+from services.app.readiness import Readiness, ReadinessCheck
+from services.app.server import create_app, load_settings, run
 from services.app.settings import WebSettings
 
 log = logging.getLogger(__name__)

@@ -223,7 +223,7 @@ def _direct(stack: Any, short: str, n: int, path: str = "/healthz") -> list[int]
 
 
 def test_http_error_fails_about_half(steady: Any) -> None:
-    with steady.fault("http_error", "api-0", {"status": 503, "rate": 0.5}):
+    with steady.fault("http_error", "api-0", {"status": 503, "fraction": 0.5}):
         codes = _direct(steady, "api-0", 60)
         failed = codes.count(503)
         assert 15 <= failed <= 45 and set(codes) <= {200, 503}, codes
@@ -232,7 +232,7 @@ def test_http_error_fails_about_half(steady: Any) -> None:
 
 
 def test_abort_closes_without_answer(steady: Any) -> None:
-    with steady.fault("abort", "model-0", {"rate": 1.0}):
+    with steady.fault("abort", "model-0", {"fraction": 1.0}):
         assert set(_direct(steady, "model-0", 5)) == {0}  # curl prints 000: no response
     assert set(_direct(steady, "model-0", 5)) == {200}
     COVERED.add("abort")

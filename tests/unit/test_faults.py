@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from failover_tests.faults import REGISTRY, fault_class, validate_params
+from failover_tests.faults import REGISTRY, Fault, FaultEnv, Param, fault_class, validate_params
+from failover_tests.faults import app as app_faults
+from failover_tests.faults.base import register
 from failover_tests.journal import Entry, Journal
 from failover_tests.targets import Inventory
 from infra.errors import ScenarioError
 from infra.outputs import StackOutputs
+from services.app.fault_switch import FaultSwitch
 from tests import fakes
 
 CATALOG = {
@@ -71,6 +76,107 @@ def test_defaults_filled_and_strings_coerced() -> None:
     assert validate_params("latency", {"latency_ms": "500"}) == {
         "latency_ms": 500, "jitter_ms": 0, "stream": "downstream", "toxicity": 1.0,
     }  # fmt: skip
+
+
+class Renamed(Fault):
+    """A fault whose ``share`` parameter was once called ``ratio`` (and before that ``portion``)."""
+
+    name = "renamed"
+    family = "test"
+    summary = "a parameter with old names"
+    mechanism = "none"
+    params = (
+        Param("share", float, 1.0, "share of requests", minimum=0.0, maximum=1.0, aliases=("ratio", "portion")),
+        Param("label", str, ""),
+    )
+
+    def act(self, name: str) -> None:
+        """Nothing to do."""
+
+    def took_effect(self, name: str) -> bool:
+        """Always in effect."""
+        return True
+
+    def undo(self, name: str, saved: dict[str, Any]) -> None:
+        """Nothing to undo."""
+
+
+@pytest.fixture
+def renamed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register :class:`Renamed` for one test only."""
+    monkeypatch.setitem(REGISTRY, Renamed.name, Renamed)
+
+
+@pytest.mark.usefixtures("renamed")
+def test_an_old_parameter_name_counts_as_the_current_one() -> None:
+    expected = {"share": 0.25, "label": ""}
+    assert validate_params("renamed", {"share": 0.25}) == expected
+    assert validate_params("renamed", {"ratio": "0.25"}) == expected
+    assert validate_params("renamed", {"portion": 0.25}) == expected
+    assert validate_params("renamed", {}) == {"share": 1.0, "label": ""}
+
+
+@pytest.mark.usefixtures("renamed")
+def test_a_bad_value_under_an_old_name_is_reported_under_that_name() -> None:
+    with pytest.raises(ScenarioError) as info:
+        validate_params("renamed", {"ratio": 2})
+    assert str(info.value) == "fault renamed: ratio = 2 is too large; it must be <= 1.0"
+
+
+@pytest.mark.usefixtures("renamed")
+def test_giving_a_parameter_and_its_old_name_is_an_error() -> None:
+    with pytest.raises(ScenarioError) as info:
+        validate_params("renamed", {"share": 0.5, "ratio": 0.5})
+    assert str(info.value) == "fault renamed: share and ratio are the same parameter; give only share"
+
+
+@pytest.mark.usefixtures("renamed")
+def test_unknown_parameter_lists_current_names_only() -> None:
+    with pytest.raises(ScenarioError) as info:
+        validate_params("renamed", {"shares": 0.5})
+    assert str(info.value) == "fault renamed: unknown parameter 'shares'; parameters: share, label"
+
+
+def test_an_alias_may_not_shadow_another_parameter() -> None:
+    class Clash(Renamed):
+        name = "clash"
+        params = (Param("share", float, 1.0, aliases=("label",)), Param("label", str, ""))
+
+    with pytest.raises(RuntimeError, match="fault clash: parameter names and aliases must be distinct"):
+        register(Clash)
+    assert "clash" not in REGISTRY
+
+
+def test_app_faults_take_fraction_and_still_accept_rate() -> None:
+    expected = {"status": 503, "fraction": 0.5, "paths": ""}
+    assert validate_params("http_error", {"fraction": 0.5}) == expected
+    assert validate_params("http_error", {"rate": 0.5}) == expected
+    with pytest.raises(ScenarioError) as info:
+        validate_params("abort", {"fraction": 0.5, "rate": 0.5})
+    assert str(info.value) == "fault abort: fraction and rate are the same parameter; give only fraction"
+    with pytest.raises(ScenarioError) as info:
+        validate_params("delay", {"delay_ms": 10, "rate": 2})
+    assert str(info.value) == "fault delay: rate = 2 is too large; it must be <= 1.0"
+
+
+@pytest.mark.parametrize("given", ["fraction", "rate"])
+def test_the_admin_body_an_app_fault_sends_is_one_the_service_accepts(
+    given: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[list[str]] = []
+
+    def exec_run(name: str, cmd: list[str]) -> tuple[int, str]:
+        sent.append(cmd)
+        return 0, "{}"
+
+    monkeypatch.setattr(app_faults.dk, "exec_run", exec_run)
+    env = FaultEnv(stack="t", inventory=Inventory(_outputs()), toxiproxy_url="", journal=Journal("t", root=tmp_path))
+    fault = app_faults.HttpError(env, "api-1", {"status": 502, given: 0.25, "paths": "/v1/, /api/"})
+    fault.act("sd-t-api-1")
+    body = json.loads(sent[0][sent[0].index("-d") + 1])
+    assert body == {"kind": "http_error", "fraction": 0.25, "status": 502, "paths": ["/v1/", "/api/"]}
+    accepted = FaultSwitch.from_json(body)
+    assert accepted == FaultSwitch(kind="http_error", fraction=0.25, status=502, paths=("/v1/", "/api/"))
 
 
 def test_targets_by_tier_name_zone_and_combination() -> None:

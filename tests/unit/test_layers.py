@@ -14,17 +14,28 @@ FORBIDDEN = {
     "failover_tests": {"stackdrill"},
     "services": {"infra", "failover_tests", "stackdrill"},
 }
+# Inside services/app: module -> the sibling modules it must never import. The HTTP conventions are
+# the base; the fault switch and readiness build on them; the server assembles all three.
+SERVICE_LAYERS = {
+    "http_conventions": {"fault_switch", "readiness", "server"},
+    "fault_switch": {"readiness", "server"},
+    "readiness": {"fault_switch", "server"},
+}
 
 
-def _imports(path: Path) -> set[str]:
+def _modules(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
+            found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module.split(".")[0])
+            found.add(node.module)
     return found
+
+
+def _imports(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in _modules(path)}
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
@@ -35,6 +46,12 @@ def test_no_upward_import(package: str) -> None:
         for name in _imports(path) & FORBIDDEN[package]
     }
     assert not bad, sorted(bad)
+
+
+@pytest.mark.parametrize("module", sorted(SERVICE_LAYERS))
+def test_service_modules_build_on_lower_layers_only(module: str) -> None:
+    imported = {name.removeprefix("services.app.") for name in _modules(ROOT / "services" / "app" / f"{module}.py")}
+    assert not imported & SERVICE_LAYERS[module], sorted(imported & SERVICE_LAYERS[module])
 
 
 def test_the_plugin_leaves_the_clis_sigterm_handler_in_place() -> None:

@@ -58,7 +58,7 @@ def _to_us(value_ms: float) -> int:
     return min(HDR_HIGHEST_US, max(HDR_LOWEST_US, round(value_ms * 1000.0)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WindowStats:
     """What one path saw in one window; requests belong to the window of their schedule.
 

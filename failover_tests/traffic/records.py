@@ -9,7 +9,7 @@ from typing import Protocol
 from failover_tests.traffic.paths import JSONValue
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Record:
     """One request as the client saw it; times are seconds since the probe's start."""
 
@@ -41,7 +41,7 @@ class Event:
 
     def to_dict(self) -> dict[str, JSONValue]:
         """The event as a JSON-ready dict."""
-        return {"t_s": self.t_s, "label": self.label}
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +56,8 @@ class LagStats:
     mean_ms: float
 
     def to_dict(self) -> dict[str, JSONValue]:
-        """The stats as a JSON-ready dict."""
-        return {
-            "count": self.count,
-            "p50_ms": self.p50_ms,
-            "p90_ms": self.p90_ms,
-            "p99_ms": self.p99_ms,
-            "max_ms": self.max_ms,
-            "mean_ms": self.mean_ms,
-        }
+        """The stats as a JSON-ready dict (every field, in declaration order)."""
+        return dataclasses.asdict(self)
 
 
 class TimeSpan(Protocol):

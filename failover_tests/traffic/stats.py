@@ -10,7 +10,7 @@ from types import MappingProxyType
 from hdrh.histogram import HdrHistogram
 
 from failover_tests.traffic.paths import JSONValue
-from failover_tests.traffic.records import Record, TimeSpan
+from failover_tests.traffic.records import LagStats, Record, TimeSpan
 
 # HdrHistogram range and precision used for every latency figure: 1 us .. 120 s, 3 digits.
 HDR_LOWEST_US = 1
@@ -23,12 +23,42 @@ def latency_histogram() -> HdrHistogram:
     return HdrHistogram(HDR_LOWEST_US, HDR_HIGHEST_US, HDR_SIGNIFICANT_DIGITS)
 
 
+class LagMeter:
+    """How late a probe sends its requests (send time minus scheduled time), in an HdrHistogram."""
+
+    def __init__(self) -> None:
+        """Start with no request counted."""
+        self._hist = latency_histogram()
+        self._sum_us = 0
+
+    def record(self, lag_s: float) -> None:
+        """Count one request sent `lag_s` late (clamped to the histogram's range)."""
+        lag_us = max(HDR_LOWEST_US, min(HDR_HIGHEST_US, int(lag_s * 1e6)))
+        self._hist.record_value(lag_us)
+        self._sum_us += lag_us
+
+    def stats(self) -> LagStats:
+        """The lag figures of every request counted so far; all zero before the first."""
+        hist = self._hist
+        count = hist.get_total_count()
+        if not count:
+            return LagStats(count=0, p50_ms=0.0, p90_ms=0.0, p99_ms=0.0, max_ms=0.0, mean_ms=0.0)
+        return LagStats(
+            count=count,
+            p50_ms=hist.get_value_at_percentile(50.0) / 1000.0,
+            p90_ms=hist.get_value_at_percentile(90.0) / 1000.0,
+            p99_ms=hist.get_value_at_percentile(99.0) / 1000.0,
+            max_ms=hist.get_max_value() / 1000.0,
+            mean_ms=self._sum_us / count / 1000.0,
+        )
+
+
 def _to_us(value_ms: float) -> int:
     """Clamp a latency in ms to the histogram's trackable range, in whole microseconds."""
     return min(HDR_HIGHEST_US, max(HDR_LOWEST_US, round(value_ms * 1000.0)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WindowStats:
     """What one path saw in one window; requests belong to the window of their schedule.
 

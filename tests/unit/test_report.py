@@ -232,7 +232,19 @@ def test_json_structure(written: tuple[Path, Path, list[ScenarioResult]]) -> Non
 
 
 def test_compact_records_uses_scheduled_time() -> None:
-    rec = Record("p", 0, 0.24, 900.0, 200, True, "api-1", "e", None, False, 1.14)
+    rec = Record(
+        path="p",
+        seq=0,
+        scheduled_s=0.24,
+        latency_ms=900.0,
+        status=200,
+        ok=True,
+        replica="api-1",
+        endpoint="e",
+        error=None,
+        fallback=False,
+        completed_s=1.14,
+    )
     (bucket,) = compact_records([rec], 0.25)["p"]
     assert bucket.t_s == 0.0 and bucket.count == 1 and dict(bucket.replicas) == {"api-1": 1}
 
@@ -404,7 +416,19 @@ def test_windows_show_fallback_answers_apart_from_real_ones(tmp_path: Path) -> N
 
 def rec_at(t_s: float, *, fallback: bool = False) -> Record:
     """An ok api.complete answer scheduled at t_s."""
-    return Record("api.complete", round(t_s * 10), t_s, 20.0, 200, True, "api-1", "e", None, fallback, t_s + 0.02)
+    return Record(
+        path="api.complete",
+        seq=round(t_s * 10),
+        scheduled_s=t_s,
+        latency_ms=20.0,
+        status=200,
+        ok=True,
+        replica="api-1",
+        endpoint="e",
+        error=None,
+        fallback=fallback,
+        completed_s=t_s + 0.02,
+    )
 
 
 def png_size(path: Path) -> tuple[int, int]:

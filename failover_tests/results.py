@@ -7,15 +7,14 @@ that the engine does not depend on Jinja or the HTML view.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from failover_tests.slo import Verdict, Window
+from failover_tests.status_truth.rules import StatusSample
 from failover_tests.traffic import Event, LagStats, Record
 
 __all__ = ["ScenarioResult", "StatusSample"]
-
-StatusSample = tuple[float, Mapping[str, str]]
 
 
 @dataclass(frozen=True)

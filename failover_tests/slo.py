@@ -181,7 +181,7 @@ class SLO:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Check:
     """One SLO check of one path in one window: observed value, limit and outcome."""
 

@@ -73,7 +73,17 @@ def _transition_check(tr: Transition, exp: LBExpectation, *, up: bool) -> Check:
     else:
         msg = f"{where} marked down after {tr.after_s:.2f} s > {budget:.2f} s"
     name, window = ("lb_rejoin", "after") if up else ("lb_down", "during")
-    return Check(name, exp.lb, window, 0.0, 0.0, tr.after_s, budget, ok, msg)
+    return Check(
+        name=name,
+        path=exp.lb,
+        window=window,
+        window_start_s=0.0,
+        window_end_s=0.0,
+        observed=tr.after_s,
+        limit=budget,
+        passed=ok,
+        message=msg,
+    )
 
 
 def lost_writes(
@@ -95,15 +105,15 @@ def lost_writes(
     if limit is not None and not passed:
         msg = f"api.sessions: {lost} acknowledged writes lost > {limit} {where}"
     return Check(
-        "lost_writes",
-        "api.sessions",
-        "after",
-        start_s,
-        end_s,
-        float(lost),
-        None if limit is None else float(limit),
-        passed,
-        msg,
+        name="lost_writes",
+        path="api.sessions",
+        window="after",
+        window_start_s=start_s,
+        window_end_s=end_s,
+        observed=float(lost),
+        limit=None if limit is None else float(limit),
+        passed=passed,
+        message=msg,
     )
 
 
@@ -173,7 +183,17 @@ def write_gap_check(
         msg = f"api.sessions: writes failed for {gap.gap_s:.1f} s > {limit_s:.1f} s{where} ({first})"
     else:
         msg = f"api.sessions: longest write gap {gap.gap_s:.1f} s{where} ({first})"
-    return Check(name, "api.sessions", window, start_s, end_s, gap.gap_s, limit_s, passed, msg)
+    return Check(
+        name=name,
+        path="api.sessions",
+        window=window,
+        window_start_s=start_s,
+        window_end_s=end_s,
+        observed=gap.gap_s,
+        limit=limit_s,
+        passed=passed,
+        message=msg,
+    )
 
 
 def status_checks(
@@ -187,9 +207,9 @@ def status_checks(
     checks = []
     ok = hit is not None and hit - start_s <= exp.within_s
     checks.append(Check(
-        "status_during", f"status.{comp}", "during", start_s, end_s,
-        None if hit is None else hit - start_s, exp.within_s, ok,
-        f"status.{comp}: {exp.during} after {hit - start_s:.1f} s" if ok and hit is not None
+        name="status_during", path=f"status.{comp}", window="during", window_start_s=start_s, window_end_s=end_s,
+        observed=None if hit is None else hit - start_s, limit=exp.within_s, passed=ok,
+        message=f"status.{comp}: {exp.during} after {hit - start_s:.1f} s" if ok and hit is not None
         else f"status.{comp}: never {exp.during} within {exp.within_s:.0f} s of the fault "
         f"(saw {', '.join(seen) or 'nothing'})",
     ))  # fmt: skip
@@ -199,9 +219,9 @@ def status_checks(
     )
     ok_after = back is not None and back - end_s <= exp.recover_within_s
     checks.append(Check(
-        "status_after", f"status.{comp}", "after", end_s, last_s,
-        None if back is None else back - end_s, exp.recover_within_s, ok_after,
-        f"status.{comp}: operational again {back - end_s:.1f} s after revert" if ok_after and back is not None
+        name="status_after", path=f"status.{comp}", window="after", window_start_s=end_s, window_end_s=last_s,
+        observed=None if back is None else back - end_s, limit=exp.recover_within_s, passed=ok_after,
+        message=f"status.{comp}: operational again {back - end_s:.1f} s after revert" if ok_after and back is not None
         else f"status.{comp}: not operational within {exp.recover_within_s:.0f} s after revert",
     ))  # fmt: skip
     return checks

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 from failover_tests.traffic.answers import FALLBACK_STATES, SERVED_BY_HEADER
-from failover_tests.traffic.answers import body_error as _body_error
 from failover_tests.traffic.paths import BodyFactory, JSONValue, PathSpec, default_paths
 from failover_tests.traffic.probe import Probe
 from failover_tests.traffic.records import Event, LagStats, Record, TimeSpan
@@ -43,7 +42,6 @@ __all__ = [
     "Record",
     "TimeSpan",
     "WindowStats",
-    "_body_error",
     "default_paths",
     "error_kind",
     "latency_histogram",

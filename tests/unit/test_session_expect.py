@@ -33,7 +33,17 @@ AFTER = "after kill(api-0) [13.0 s..20.0 s]"
 def check(name: str, path: str, window: str, passed: bool, message: str) -> Check:
     """A check as the scenario engine makes it, in one of WINDOWS (figures do not matter here)."""
     bounds = next(((w.start_s, w.end_s) for w in WINDOWS if w.name == window), (0.0, 0.0))
-    return Check(name, path, window, bounds[0], bounds[1], None, None, passed, message)
+    return Check(
+        name=name,
+        path=path,
+        window=window,
+        window_start_s=bounds[0],
+        window_end_s=bounds[1],
+        observed=None,
+        limit=None,
+        passed=passed,
+        message=message,
+    )
 
 
 HELD = (

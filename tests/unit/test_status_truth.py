@@ -145,15 +145,15 @@ def test_healthy_run_emits_one_passing_check_per_path_and_component() -> None:
         ("status_truth_over", "status.store"),
     ]
     assert under(truth, "api.sessions") == Check(
-        "status_truth_under",
-        "status.api.sessions",
-        "run",
-        0.0,
-        30.0,
-        0.0,
-        3.0,
-        True,
-        "status: api.sessions no mismatch over 30.0 s judged",
+        name="status_truth_under",
+        path="status.api.sessions",
+        window="run",
+        window_start_s=0.0,
+        window_end_s=30.0,
+        observed=0.0,
+        limit=3.0,
+        passed=True,
+        message="status: api.sessions no mismatch over 30.0 s judged",
     )
     assert over(truth, "store").message == "status: store no mismatch over 30.0 s judged"
     assert truth.tolerance_s == 3.0

@@ -467,7 +467,8 @@ def test_body_factory_and_url_template() -> None:
 
 
 def test_failure_kinds_keep_what_the_server_said() -> None:
-    from failover_tests.traffic import _body_error, error_kind
+    from failover_tests.traffic import error_kind
+    from failover_tests.traffic.answers import body_error as _body_error
 
     assert _body_error(b'{"error": "session store unavailable: Timeout", "status": 503}') == (
         "session store unavailable: Timeout"

@@ -1,30 +1,20 @@
-"""The one place on the fault side that talks to the Docker engine (Docker SDK)."""
+"""The one place on the fault side that talks to the Docker engine (Docker SDK, the client of
+`infra.docker_backend`)."""
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-from functools import lru_cache
 from typing import Any
 
 import docker
 import docker.errors
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_fixed
 
-from infra.errors import FaultError, ToolchainError
+from infra.docker_backend import client
+from infra.errors import FaultError
 
 log = logging.getLogger(__name__)
-
-
-@lru_cache(maxsize=1)
-def client() -> docker.DockerClient:
-    """A Docker client (DOCKER_HOST or the local socket)."""
-    try:
-        c = docker.from_env(timeout=60)
-        c.ping()
-    except docker.errors.DockerException as exc:
-        raise ToolchainError(f"Docker engine not reachable; run `make setup` ({exc.__class__.__name__})") from exc
-    return c
 
 
 def inspect(name: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 from failover_tests import docker_actions as dk
 from failover_tests.env import fault_env
 from failover_tests.faults import fault_class
-from failover_tests.faults.app import SERVICE_TIERS, AppFault
+from failover_tests.faults.app import SERVICE_TIERS, AdminClient
 from failover_tests.faults.resources import host_memory_bytes
 from failover_tests.toxiproxy import ToxiproxyClient
 from infra import outputs as O
@@ -79,11 +79,10 @@ def _sweep(targets: list[Any], outputs: StackOutputs, env: Any, live_owned: set[
                 dk.connect(t.name, net, [alias] if t.tier not in (O.TIER_CHAOS, O.TIER_REDIS, O.TIER_SENTINEL) else [])
                 done.append(f"reconnected {t.short} to {net}")
         if t.tier in SERVICE_TIERS and dk.state(t.name) == "running":
-            probe = AppFault.__new__(AppFault)
-            probe.env = env
+            admin = AdminClient(env.admin_port)
             try:
-                if probe._admin(t.name, "GET").get("fault"):
-                    probe._admin(t.name, "DELETE")
+                if admin.current(t.name):
+                    admin.clear(t.name)
                     done.append(f"cleared application fault on {t.short}")
             except Exception as exc:  # noqa: BLE001
                 log.info("admin endpoint of %s not answering: %s", t.name, exc)

@@ -16,16 +16,17 @@ from typing import Any
 from failover_tests.catalog.presets import (
     EDGE_LOSS_DURING_MIN_SUCCESS,
     EDGE_LOSS_DURING_P99_MS,
+    STATUS_COMPONENTS,
+    WATCHED_TIERS,
     responsive,
     scenario,
     store_failover_slos,
     store_judged,
 )
 from failover_tests.slo import Verdict
-from infra import outputs as O
 from infra.topology import Topology
 
-__all__ = ["STATUS", "WATCHED", "MatrixEntry", "entries", "spof_message"]
+__all__ = ["MatrixEntry", "entries", "spof_message"]
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,6 @@ class MatrixEntry:
     victim: str  # the fault's target as the scenario names it (`api-0`, `role=primary`)
 
 
-# tier -> (LB tier and backend watching it, or None)
-WATCHED = {"web": ("edge", O.BE_WEB), "api": ("edge", O.BE_API), "model": ("model_lb", O.BE_MODEL)}
-# tier -> the status page component that must show its loss (status page truth)
-STATUS = {"edge": "edge", "web": "web", "api": "api", "model": "model", "integration": "integration"}
-
-
 def entries(topo: Topology) -> list[MatrixEntry]:
     """The matrix for a topology, in data-path order."""
     groups = {**topo.serving_tiers(), "integration": topo.integration.replicas, "sentinel": topo.store.sentinels}
@@ -51,11 +46,11 @@ def entries(topo: Topology) -> list[MatrixEntry]:
     for tier, n in groups.items():
         victim = f"{tier.replace('_', '-')}-{n - 1}"
         extra: dict[str, Any] = {}
-        if tier in WATCHED and n > 1:
-            lb, backend = WATCHED[tier]
+        if tier in WATCHED_TIERS and n > 1:
+            lb, backend = WATCHED_TIERS[tier]
             extra["lb_marks_down"] = {"lb": lb, "backend": backend, "within_s": 3.0}
-        if tier in STATUS:
-            extra["status"] = {"component": STATUS[tier], "during": "degraded", "within_s": 10.0}
+        if tier in STATUS_COMPONENTS:
+            extra["status"] = {"component": STATUS_COMPONENTS[tier], "during": "degraded", "within_s": 10.0}
         survivable = n > 1 or (tier == "integration" and topo.api.resilience.profile == "protected")
         if tier == "edge":
             extra["slos"] = responsive(

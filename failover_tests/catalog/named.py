@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from failover_tests.catalog.presets import (
+    STATUS_COMPONENTS,
+    WATCHED_TIERS,
     responsive,
     scenario,
     slo,
@@ -12,23 +14,18 @@ from failover_tests.catalog.presets import (
     store_judged,
     store_sessions_during,
 )
-from infra import outputs as O
 
 HUNG_REPLICA_P99_MS = 2000
 HUNG_REPLICA_P90_MS = 500
 HUNG_REPLICA_WEB_FALLBACK = 0.2
 
 # tier -> (LB tier, backend on it, status page component)
-WATCHED_TIERS = {
-    "web": ("edge", O.BE_WEB, "web"),
-    "api": ("edge", O.BE_API, "api"),
-    "model": ("model_lb", O.BE_MODEL, "model"),
-}
 
 
 def replica_loss(tier: str, fault: str, replica: int | None = None) -> dict[str, Any]:
     """Kill or pause one replica: paths within SLO, LB marks it down, status degraded, rejoins."""
-    lb, backend, component = WATCHED_TIERS[tier]
+    lb, backend = WATCHED_TIERS[tier]
+    component = STATUS_COMPONENTS[tier]
     # By default one replica chosen at random (seeded, reported), so the drill applies to any
     # topology: with a single replica it hits that one and judges the single point of failure.
     target = f"{tier}:random" if replica is None else f"{tier}-{replica}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from infra import outputs as O
+
 # Budgets: a request's whole budget is 3 s; healthy p99 is far below these.
 API_P99_MS = 1200
 WEB_P99_MS = 1800
@@ -147,3 +149,15 @@ def scenario(
         "slos": slos if slos is not None else responsive(paths),
         **extra,
     }
+
+
+# Who sees the loss of a replica of a tier: the LB (and its backend) that must mark it down, and
+# the status page component that must show it. One map for the named drills and the matrix.
+WATCHED_TIERS = {
+    O.TIER_WEB: (O.TIER_EDGE, O.BE_WEB),
+    O.TIER_API: (O.TIER_EDGE, O.BE_API),
+    O.TIER_MODEL: (O.TIER_MODEL_LB, O.BE_MODEL),
+}
+STATUS_COMPONENTS = {
+    t: t for t in (O.TIER_EDGE, O.TIER_WEB, O.TIER_API, O.TIER_MODEL, O.TIER_INTEGRATION)
+}  # tier -> component

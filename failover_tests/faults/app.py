@@ -21,6 +21,37 @@ _PATHS = Param("paths", str, "", "comma-separated path prefixes (empty: every pa
 _FRACTION = Param("fraction", float, 1.0, "fraction of requests affected", minimum=0.0, maximum=1.0, aliases=("rate",))
 
 
+class AdminClient:
+    """The services' fault switch: the admin endpoint on 127.0.0.1 inside a container, via docker exec."""
+
+    def __init__(self, port: int, fault: str = "app") -> None:
+        self.port = port
+        self.fault = fault  # named in errors
+
+    def call(self, name: str, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One request to `/fault` of container `name`; its JSON answer ({} when empty)."""
+        cmd = ["curl", "-sS", "-X", method, f"http://127.0.0.1:{self.port}/fault"]
+        if body is not None:
+            cmd += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
+        code, out = dk.exec_run(name, cmd)
+        if code != 0:
+            raise FaultError(
+                f"admin endpoint of {name}: curl exit {code}: {out.strip()[:200]}", fault=self.fault, target=name
+            )
+        try:
+            return dict(json.loads(out)) if out.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise FaultError(f"admin endpoint of {name} answered {out[:200]!r}", fault=self.fault, target=name) from exc
+
+    def current(self, name: str) -> dict[str, Any]:
+        """The fault switched on in container `name` ({} when none)."""
+        return dict(self.call(name, "GET").get("fault") or {})
+
+    def clear(self, name: str) -> None:
+        """Switch any fault off in container `name`."""
+        self.call(name, "DELETE")
+
+
 class AppFault(Fault):
     """A fault set through the service's admin endpoint."""
 
@@ -39,33 +70,23 @@ class AppFault(Fault):
             body["paths"] = paths
         return body
 
-    def _admin(self, name: str, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        cmd = ["curl", "-sS", "-X", method, f"http://127.0.0.1:{self.env.admin_port}/fault"]
-        if body is not None:
-            cmd += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
-        code, out = dk.exec_run(name, cmd)
-        if code != 0:
-            raise FaultError(
-                f"admin endpoint of {name}: curl exit {code}: {out.strip()[:200]}", fault=self.name, target=name
-            )
-        try:
-            return dict(json.loads(out)) if out.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise FaultError(f"admin endpoint of {name} answered {out[:200]!r}", fault=self.name, target=name) from exc
+    @property
+    def admin(self) -> AdminClient:
+        """The admin endpoint client of this stack's services."""
+        return AdminClient(self.env.admin_port, self.name)
 
     def act(self, name: str) -> None:
-        self._admin(name, "PUT", self._full_body())
+        self.admin.call(name, "PUT", self._full_body())
 
     def took_effect(self, name: str) -> bool:
-        current = self._admin(name, "GET").get("fault") or {}
-        return current.get("kind") == self.name
+        return self.admin.current(name).get("kind") == self.name
 
     def undo(self, name: str, saved: dict[str, Any]) -> None:
         if dk.state(name) == "running":
-            self._admin(name, "DELETE")
+            self.admin.clear(name)
 
     def undone(self, name: str, saved: dict[str, Any]) -> bool:
-        return dk.state(name) != "running" or not self._admin(name, "GET").get("fault")
+        return dk.state(name) != "running" or not self.admin.current(name)
 
 
 @register

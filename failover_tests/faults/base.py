@@ -155,13 +155,19 @@ class Fault(ABC):
         params: Mapping[str, Any] | None = None,
         *,
         rng: random.Random | None = None,
+        resolved: list[Target] | EdgeTarget | None = None,
     ) -> None:
+        """Resolve `target` on the stack (or take `resolved` as is: a journaled fault's targets)."""
         self.env = env
         self.selector = target
         self.values = validate_params(self.name, params or {})
         self.targets: list[Target] = []
         self.edge: EdgeTarget | None = None
-        if self.on == "edge":
+        if isinstance(resolved, EdgeTarget):
+            self.edge = resolved
+        elif resolved is not None:
+            self.targets = resolved
+        elif self.on == "edge":
             self.edge = env.inventory.resolve_edge(target)
         else:
             self.targets = env.inventory.resolve(target, rng)
@@ -305,18 +311,14 @@ class Fault(ABC):
     @classmethod
     def restore(cls, env: FaultEnv, entry: Entry) -> Fault:
         """Rebuild a journaled fault so that it can be reverted by another process."""
-        inst = cls.__new__(cls)
-        inst.env = env
-        inst.selector = entry.selector
-        inst.values = dict(entry.params)
-        inst.targets = [t for t in (env.inventory.by_name(n) for n in entry.targets) if t is not None]
-        inst.edge = EdgeTarget(entry.selector, tuple(entry.targets)) if cls.on == "edge" else None
-        if cls.on == "container" and not inst.targets:
-            inst.targets = [Target(n, "?", 0, "?", "?") for n in entry.targets]
+        resolved: list[Target] | EdgeTarget
+        if cls.on == "edge":
+            resolved = EdgeTarget(entry.selector, tuple(entry.targets))
+        else:
+            resolved = [env.inventory.by_name(n) or Target(n, "?", 0, "?", "?") for n in entry.targets]
+        inst = cls(env, entry.selector, entry.params, resolved=resolved)
         inst.id = entry.id
         inst.saved = dict(entry.saved)
         inst.applied_to = list(entry.targets)
         inst.active = True
-        inst.applied_at_s = None
-        inst.reverted_at_s = None
         return inst

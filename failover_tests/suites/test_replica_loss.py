@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from failover_tests.catalog.named import WATCHED_TIERS, replica_loss
+from failover_tests.catalog.named import replica_loss
+from failover_tests.catalog.presets import WATCHED_TIERS
 
 
 @pytest.mark.destructive

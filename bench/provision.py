@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pulumi  # noqa: E402
 
-from infra import docker_backend, images, topology  # noqa: E402
+from infra import docker_resources, images, topology  # noqa: E402
 from infra import outputs as O  # noqa: E402
 from infra.lifecycle import StackInfo, StackManager  # noqa: E402
 from infra.outputs import StackOutputs  # noqa: E402
@@ -77,7 +77,7 @@ def sdk_up(capture: _Capture, stack: str) -> float:
     """Create everything with the SDK from 8 threads; wait for health and both edges; seconds."""
     t0 = time.perf_counter()
     for net in capture.networks:
-        docker_backend.create_network(net["name"], net["labels"])
+        docker_resources.create_network(net["name"], net["labels"])
     ports: dict[str, dict[str, int]] = {}
 
     def make(props: dict[str, Any]) -> None:
@@ -88,7 +88,7 @@ def sdk_up(capture: _Capture, stack: str) -> float:
         if "value" in secret and len(secret) == 2:  # Pulumi's secret wrapper, as the mocks hand it over
             secret = secret["value"]
         spec["env"] = {**spec["env"], **secret}
-        ports[props["name"]] = docker_backend.create_container(spec)["host_ports"]
+        ports[props["name"]] = docker_resources.create_container(spec)["host_ports"]
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(make, capture.containers))
@@ -103,11 +103,11 @@ def sdk_up(capture: _Capture, stack: str) -> float:
 def sdk_down(stack: str) -> float:
     """Remove the stack's containers with the SDK from 8 threads, then its networks; seconds."""
     t0 = time.perf_counter()
-    containers, networks = docker_backend.kit_objects(f"{O.LABEL_STACK}={stack}")
+    containers, networks = docker_resources.kit_objects(f"{O.LABEL_STACK}={stack}")
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda c: docker_backend.remove_container(c["Id"]), containers))
+        list(pool.map(lambda c: docker_resources.remove_container(c["Id"]), containers))
     for n in networks:
-        docker_backend.remove_network(n["Name"])
+        docker_resources.remove_network(n["Name"])
     return time.perf_counter() - t0
 
 

@@ -25,7 +25,7 @@ from infra.errors import StackdrillError
 if TYPE_CHECKING:
     from types import ModuleType
 
-    from failover_tests.session import FaultSet, ReportCollector, ScenarioRunner, TrafficSet
+    from failover_tests.runner import FaultSet, ReportCollector, ScenarioRunner, TrafficSet
     from failover_tests.stack import DrillStack
 
 # Fixtures that make a test part of the drill (recorded in the report).
@@ -109,7 +109,7 @@ def collector_of(config: pytest.Config) -> ReportCollector:
     """The session's report collector (made on first use)."""
     collector = config.stash.get(COLLECTOR_KEY, None)
     if collector is None:
-        from failover_tests.session import ReportCollector
+        from failover_tests.runner import ReportCollector
 
         collector = ReportCollector(Path(option(config, "report-dir")))
         config.stash[COLLECTOR_KEY] = collector
@@ -280,7 +280,7 @@ def stack_factory(stackdrill_seed: int) -> Iterator[Callable[[str], DrillStack]]
 @pytest.fixture
 def faults(stack: DrillStack) -> Iterator[FaultSet]:
     """Make faults on the stack; every one still active is reverted when the test ends."""
-    from failover_tests.session import FaultSet
+    from failover_tests.runner import FaultSet
 
     fault_set = FaultSet(stack)
     try:
@@ -292,7 +292,7 @@ def faults(stack: DrillStack) -> Iterator[FaultSet]:
 @pytest.fixture
 def traffic(stack: DrillStack) -> Iterator[TrafficSet]:
     """Make open-loop probes against both edges; any still running is stopped at the end."""
-    from failover_tests.session import TrafficSet
+    from failover_tests.runner import TrafficSet
 
     traffic_set = TrafficSet(stack)
     try:
@@ -318,7 +318,7 @@ def drill_report(pytestconfig: pytest.Config) -> ReportCollector:
 @pytest.fixture
 def scenario_runner(stack: DrillStack, drill_report: ReportCollector, request: pytest.FixtureRequest) -> ScenarioRunner:
     """Run a Scenario against the stack, record it in the report, and assert its verdict."""
-    from failover_tests.session import ScenarioRunner
+    from failover_tests.runner import ScenarioRunner
 
     return ScenarioRunner(stack, drill_report, request.node.nodeid, scenario_names(request.node))
 
@@ -326,6 +326,6 @@ def scenario_runner(stack: DrillStack, drill_report: ReportCollector, request: p
 @pytest.fixture
 def runner_for(drill_report: ReportCollector, request: pytest.FixtureRequest) -> Callable[[DrillStack], ScenarioRunner]:
     """A ScenarioRunner for another stack (from `stack_factory`), reporting into the same report."""
-    from failover_tests.session import ScenarioRunner
+    from failover_tests.runner import ScenarioRunner
 
     return lambda other: ScenarioRunner(other, drill_report, request.node.nodeid, scenario_names(request.node))

@@ -15,10 +15,10 @@ from typing import Any
 
 import requests
 
-from failover_tests.env import fault_env
+from failover_tests.fault_env import fault_env
+from failover_tests.fault_sweep import reap_faults
 from failover_tests.faults import Fault, FaultEnv, fault_class
 from failover_tests.lbstats import is_up, server_states
-from failover_tests.reap import reap_faults
 from failover_tests.traffic import PathSpec, Probe, default_paths
 from infra import outputs as O
 from infra.lifecycle import StackManager
@@ -147,7 +147,7 @@ def provision(
 ) -> DrillStack:
     """Reap orphans, then reuse a kept stack of that name or bring a new one up."""
     from infra import images
-    from infra.reaper import reap
+    from infra.orphans import reap
     from infra.toolchain import require_ready
 
     require_ready()
@@ -185,7 +185,7 @@ def _down_quietly(manager: StackManager) -> None:
 
 def _owner_of(outputs: StackOutputs) -> int:
     """The owner pid label the stack was created with (updates must keep it, or all is replaced)."""
-    from failover_tests import docker_actions as dk
+    from failover_tests import drill_docker as dk
 
     first = outputs.containers[0].name
     return int(dk.inspect(first)["Config"]["Labels"].get(O.LABEL_OWNER_PID, "0") or 0)

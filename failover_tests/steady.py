@@ -21,7 +21,7 @@ import time
 from typing import Any, Protocol
 
 from failover_tests.lbstats import server_states
-from infra import docker_backend, store_state
+from infra import docker_resources, store_state
 from infra.errors import StackdrillError, StackNotSteady
 from infra.outputs import StackOutputs
 from infra.wait import wait_until
@@ -58,7 +58,7 @@ def problems(stack: Inspectable) -> list[str]:
     # Running and not unhealthy: Docker checks every few seconds, so a container restarted by a
     # revert stays "starting" for a while; whether it serves is what the LB, store and status
     # checks below see.
-    health = docker_backend.health_of(stack.name)
+    health = docker_resources.health_of(stack.name)
     out += [
         f"{n} is {health.get(n, 'missing')}"
         for n in sorted(names)

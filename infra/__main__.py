@@ -7,7 +7,7 @@ import os
 
 import pulumi
 
-from infra import docker_backend, images, topology
+from infra import docker_resources, images, topology
 from infra.components.networks import network_name
 from infra.program import ProgramArgs, build
 from infra.resources import select_backend
@@ -20,7 +20,7 @@ build(
         image=os.environ.get("STACKDRILL_IMAGE") or images.app_image(),
         owner_pid="0",
         backend=select_backend(),
-        back_subnet=docker_backend.pick_subnet(network_name(pulumi.get_stack(), "back"), pulumi.get_stack()),
+        back_subnet=docker_resources.pick_subnet(network_name(pulumi.get_stack(), "back"), pulumi.get_stack()),
     ),
     pulumi.Config("stackdrill").require_secret("redisPassword"),
 )

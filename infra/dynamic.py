@@ -30,12 +30,12 @@ class ContainerProvider(ResourceProvider):
     """Create, diff, update (files + reload signal), read and delete one container."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        from infra import docker_backend
+        from infra import docker_resources
 
         secret_env = props.get("secret_env") or {}
         spec = _public(props)
         spec["env"] = {**(spec.get("env") or {}), **secret_env}
-        out = docker_backend.create_container(spec)
+        out = docker_resources.create_container(spec)
         outs = {k: v for k, v in _public(props).items() if k not in _OUT_KEYS}
         outs.update(out)
         outs["secret_env_sha"] = _sha(secret_env)
@@ -54,33 +54,33 @@ class ContainerProvider(ResourceProvider):
         )
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        from infra import docker_backend
+        from infra import docker_resources
 
-        docker_backend.update_files(news["name"], news["files"], news["reload_signal"])
+        docker_resources.update_files(news["name"], news["files"], news["reload_signal"])
         outs = {k: v for k, v in _public(news).items() if k not in _OUT_KEYS}
         outs.update({k: olds.get(k) for k in _OUT_KEYS})
         return UpdateResult(outs=outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        from infra import docker_backend
+        from infra import docker_resources
 
-        if not docker_backend.container_exists(id_):
+        if not docker_resources.container_exists(id_):
             return ReadResult(id_=None, outs={})
         return ReadResult(id_=id_, outs=props)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        from infra import docker_backend
+        from infra import docker_resources
 
-        docker_backend.remove_container(props.get("name") or _id)
+        docker_resources.remove_container(props.get("name") or _id)
 
 
 class NetworkProvider(ResourceProvider):
     """Create and delete one bridge network."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        from infra import docker_backend
+        from infra import docker_resources
 
-        net_id = docker_backend.create_network(
+        net_id = docker_resources.create_network(
             props["name"], props["labels"], props.get("subnet") or "", props.get("ip_range") or ""
         )
         return CreateResult(id_=net_id, outs={**_public(props), "network_id": net_id})
@@ -90,9 +90,9 @@ class NetworkProvider(ResourceProvider):
         return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        from infra import docker_backend
+        from infra import docker_resources
 
-        docker_backend.remove_network(props["name"])
+        docker_resources.remove_network(props["name"])
 
 
 class DockerNetwork(Resource, module="docker", name="Network"):

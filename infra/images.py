@@ -14,7 +14,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-from infra import docker_backend
+from infra import docker_resources
 from infra.errors import ToolchainError
 from infra.host import ROOT, cache_dir
 from infra.toolchain import base_image_tag, toxiproxy_binary
@@ -73,9 +73,9 @@ def app_image() -> str:
     for part in (base, deps.name, _tree_hash(SERVICES), str(tox.stat().st_size)):
         h.update(part.encode())
     tag = f"stackdrill/app:{h.hexdigest()[:12]}"
-    if docker_backend.image_exists(tag):
+    if docker_resources.image_exists(tag):
         return tag
-    if not docker_backend.image_exists(base):
+    if not docker_resources.image_exists(base):
         raise ToolchainError(f"base image {base} not found; fix: make setup (or set BASE_IMAGE)")
     with tempfile.TemporaryDirectory(prefix="stackdrill-image-") as tmp:
         ctx = Path(tmp)
@@ -84,5 +84,5 @@ def app_image() -> str:
         shutil.copy2(tox, ctx / "toxiproxy-server")
         shutil.copy2(SERVICES / "images" / "Dockerfile", ctx / "Dockerfile")
         log.info("building %s on %s", tag, base)
-        docker_backend.build_image(ctx, tag, {"BASE_IMAGE": base})
+        docker_resources.build_image(ctx, tag, {"BASE_IMAGE": base})
     return tag

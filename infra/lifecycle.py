@@ -21,7 +21,7 @@ import pulumi
 import requests
 from pulumi import automation as auto
 
-from infra import docker_backend, store_state
+from infra import docker_resources, store_state
 from infra import outputs as O
 from infra.components.networks import network_name
 from infra.errors import StackError, StaleNetwork, ToolchainError
@@ -142,7 +142,7 @@ class StackManager:
     def up(self, topo: Topology, image: str, progress: ProgressFn | None = None) -> StackInfo:
         """Create or update the stack; wait until every container is healthy and both edges answer."""
         backend = select_backend()
-        subnet = docker_backend.pick_subnet(network_name(self.name, "back"), self.name)
+        subnet = docker_resources.pick_subnet(network_name(self.name, "back"), self.name)
         args = ProgramArgs(stack=self.name, image=image, owner_pid=self.owner_pid, backend=backend, back_subnet=subnet)
 
         def program() -> None:
@@ -183,7 +183,7 @@ class StackManager:
         """Poll until `count` containers of this stack are healthy (or told to stop)."""
 
         def healthy() -> tuple[bool, int]:
-            health = docker_backend.health_of(self.name)
+            health = docker_resources.health_of(self.name)
             return len(health) >= count and all(h == "healthy" for h in health.values()), len(health)
 
         try:
@@ -206,14 +206,14 @@ class StackManager:
         exited_since: dict[str, float] = {}
 
         def all_healthy() -> tuple[bool, dict[str, str]]:
-            health = docker_backend.health_of(self.name)
+            health = docker_resources.health_of(self.name)
             bad = {n: health.get(n, "missing") for n in names if health.get(n) != "healthy"}
             now = time.monotonic()
             for name, state in bad.items():
                 if state in ("exited", "dead") and now - exited_since.setdefault(name, now) > 3:
                     raise GiveUp(
                         f"container {name} of stack {self.name} exited while starting; its last log lines: "
-                        f"{docker_backend.log_tail(name)}"
+                        f"{docker_resources.log_tail(name)}"
                     )
             return not bad, bad
 
@@ -268,12 +268,12 @@ class StackManager:
 
 def sweep_stack(name: str) -> tuple[int, int]:
     """Remove every container and network labelled with this stack; return the counts."""
-    containers, networks = docker_backend.kit_objects(f"{O.LABEL_STACK}={name}")
+    containers, networks = docker_resources.kit_objects(f"{O.LABEL_STACK}={name}")
     for c in containers:
-        docker_backend.remove_container(c["Id"])
+        docker_resources.remove_container(c["Id"])
     for n in networks:
         try:
-            docker_backend.remove_network(n["Name"])
+            docker_resources.remove_network(n["Name"])
         except StaleNetwork as exc:
             log.warning("%s", exc)
     return len(containers), len(networks)

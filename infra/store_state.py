@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from infra import docker_backend
+from infra import docker_resources
 from infra import outputs as O
 from infra.outputs import Container
 
@@ -144,14 +144,14 @@ def parse_node(name: str, code: int, text: str) -> NodeView:
 def _ask(name: str, cmd: list[str], running: bool) -> tuple[int, str]:
     if not running:
         return 1, "not running"
-    return docker_backend.exec_in(name, cmd, timeout_s=3)
+    return docker_resources.exec_in(name, cmd, timeout_s=3)
 
 
 def read(containers: Sequence[Container]) -> StoreState:
     """Ask every Sentinel and Redis node of a stack (its output container entries), concurrently."""
     sentinels = [c.name for c in containers if c.tier == O.TIER_SENTINEL]
     nodes = [c.name for c in containers if c.tier == O.TIER_REDIS]
-    states = docker_backend.states(sentinels + nodes)
+    states = docker_resources.states(sentinels + nodes)
     s_cmd = ["redis-cli", "--raw", "-p", str(SENTINEL_PORT), "SENTINEL", "MASTER", MASTER]
     n_cmd = ["redis-cli", "--no-auth-warning", "INFO", "replication"]
     with ThreadPoolExecutor(max_workers=len(sentinels) + len(nodes) or 1) as pool:

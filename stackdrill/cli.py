@@ -99,9 +99,9 @@ def status(stack_name: StackOpt = "default", as_json: JsonOpt = False) -> None:
 
 
 def _print_status(stack_name: str, outputs: StackOutputs, *, as_json: bool) -> None:
-    from infra import docker_backend
+    from infra import docker_resources
 
-    health = docker_backend.health_of(stack_name)
+    health = docker_resources.health_of(stack_name)
     containers = [dict(c.model_dump(mode="json"), health=health.get(c.name, "missing")) for c in outputs.containers]
     if as_json:
         out.print_json(
@@ -152,11 +152,11 @@ def reap(
     remove: Annotated[bool, typer.Option("--remove", help="with --stack-name: also tear that stack down")] = False,
 ) -> None:
     """Panic button: revert faults left by dead runs, remove stacks whose owning process is gone."""
-    from infra.reaper import reap as run_reap
+    from infra.orphans import reap as run_reap
 
     report: list[str] = []
     if stack_name and not remove:
-        from failover_tests.reap import reap_faults
+        from failover_tests.fault_sweep import reap_faults
         from infra.lifecycle import StackManager
 
         report += reap_faults(StackManager(stack_name).info().outputs)
@@ -208,8 +208,8 @@ def fault_cmd(
     validate_params(name, values)  # bad input fails before the stack is touched
     if not target:
         raise ScenarioError(f"fault {name}: --target is required (a tier, a replica such as api-2, zone=a, or an edge)")
-    from failover_tests.env import fault_env
-    from failover_tests.reap import reap_faults
+    from failover_tests.fault_env import fault_env
+    from failover_tests.fault_sweep import reap_faults
     from infra.lifecycle import StackManager
 
     outputs = StackManager(stack_name).info().outputs

@@ -31,7 +31,7 @@ from failover_tests.outcomes import (
 from failover_tests.plugin import COLLECTOR_KEY, RECORD_ALL_KEY, scenario_names
 
 if TYPE_CHECKING:
-    from failover_tests.session import ReportCollector
+    from failover_tests.runner import ReportCollector
 
 SUITES = Path(failover_tests.__file__).parent / "suites"
 

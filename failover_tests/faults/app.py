@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from failover_tests import docker_actions as dk
+from failover_tests import drill_docker as dk
 from failover_tests.faults.base import REQUIRED, Fault, Param, register
 from infra import outputs as O
 from infra.errors import FaultError

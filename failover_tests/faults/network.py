@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from failover_tests import docker_actions as dk
+from failover_tests import drill_docker as dk
 from failover_tests.faults.base import Fault, Param, register
 from failover_tests.faults.edge import ToxicFault
 from infra.errors import ScenarioError

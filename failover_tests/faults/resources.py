@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from failover_tests import docker_actions as dk
+from failover_tests import drill_docker as dk
 from failover_tests.faults.base import Fault, Param, register
 
 CPU_PERIOD_US = 100_000

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from failover_tests import docker_actions as dk
+from failover_tests import drill_docker as dk
 from failover_tests.catalog.presets import scenario, slo
 from infra import outputs as O
 from infra.wait import wait_until

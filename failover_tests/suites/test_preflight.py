@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import testinfra
 
-from failover_tests import docker_actions as dk
+from failover_tests import drill_docker as dk
 from failover_tests.lbstats import server_states
 from failover_tests.stack import DrillStack
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from failover_tests.catalog.named import lose_api_replica, replica_loss, slow_model
-from failover_tests.session import ScenarioRunner
+from failover_tests.runner import ScenarioRunner
 
 BROKEN = {
     "no-health-checks": ("tests/topologies/Pulumi.no-health-checks.yaml", lambda: replica_loss("api", "pause")),

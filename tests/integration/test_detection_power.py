@@ -21,7 +21,7 @@ import yaml
 
 from failover_tests.catalog.matrix import entries
 from failover_tests.catalog.named import datastore_failover, primary_zone_loss, replica_loss, slow_model
-from failover_tests.session import ScenarioRunner
+from failover_tests.runner import ScenarioRunner
 from infra import topology
 from infra.topology import CONFIG_KEY
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from failover_tests import docker_actions as dk
+from failover_tests import drill_docker as dk
 from failover_tests.faults import REGISTRY
 from failover_tests.journal import Journal
 from failover_tests.toxiproxy import ToxiproxyClient

@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from infra import docker_backend, topology
+from infra import docker_resources, topology
 from infra import outputs as O
 from infra.lifecycle import StackManager
 from tests.integration.conftest import cli, complete
@@ -17,7 +17,7 @@ LABELS = (O.LABEL_STACK, O.LABEL_TIER, O.LABEL_REPLICA, O.LABEL_ZONE)
 
 
 def test_every_container_healthy_and_every_path_answers_on_both_edges(stack: Any) -> None:
-    health = docker_backend.health_of(stack.name)
+    health = docker_resources.health_of(stack.name)
     names = {c.name for c in stack.containers()}
     t = stack.topology
     expected = (
@@ -41,7 +41,7 @@ def test_every_container_healthy_and_every_path_answers_on_both_edges(stack: Any
 
 
 def test_labels_names_and_loopback_ports(stack: Any) -> None:
-    containers, networks = docker_backend.kit_objects(f"{O.LABEL_STACK}={stack.name}")
+    containers, networks = docker_resources.kit_objects(f"{O.LABEL_STACK}={stack.name}")
     assert len(containers) == len(stack.containers()) and len(networks) == 2
     for c in containers:
         assert all(label in c["Labels"] for label in LABELS), c["Names"]
@@ -64,7 +64,7 @@ def test_status_command_lists_every_container(stack: Any) -> None:
 
 def test_redis_password_never_in_pulumi_state(stack: Any) -> None:
     api = stack.containers("api")[0].name
-    password = docker_backend.client().api.inspect_container(api)["Config"]["Env"]
+    password = docker_resources.client().api.inspect_container(api)["Config"]["Env"]
     secret = next(e.split("=", 1)[1] for e in password if e.startswith("SD_REDIS_PASSWORD="))
     backend = StackManager(stack.name).backend_dir
     for path in backend.rglob("*"):
@@ -85,14 +85,14 @@ def test_second_stack_side_by_side_then_down_removes_everything(stack: Any) -> N
             assert complete(edge).status_code == 200
     finally:
         manager.down()
-    containers, networks = docker_backend.kit_objects(f"{O.LABEL_STACK}={name}")
-    volumes = docker_backend.client().volumes.list(filters={"label": f"{O.LABEL_STACK}={name}"})
+    containers, networks = docker_resources.kit_objects(f"{O.LABEL_STACK}={name}")
+    volumes = docker_resources.client().volumes.list(filters={"label": f"{O.LABEL_STACK}={name}"})
     assert (containers, networks, volumes) == ([], [], []), "down left objects behind"
     assert complete(stack.edges[0]).status_code == 200  # the other stack is untouched
 
 
 def test_scale_api_from_3_to_4_in_place(stack: Any) -> None:
-    api = docker_backend.client().api
+    api = docker_resources.client().api
     before = {c.name: api.inspect_container(c.name)["Id"] for c in stack.containers()}
     topo = stack.topology
     grown = topo.model_copy(update={"api": topo.api.model_copy(update={"replicas": 4})})
@@ -111,7 +111,7 @@ def test_scale_api_from_3_to_4_in_place(stack: Any) -> None:
     finally:
         stack.update(topo, image)
     assert new not in {c.name for c in stack.containers()}
-    assert not docker_backend.container_exists(new)
+    assert not docker_resources.container_exists(new)
 
 
 def test_invalid_topology_fails_in_one_line_and_creates_nothing(tmp_path: Any) -> None:
@@ -120,7 +120,7 @@ def test_invalid_topology_fails_in_one_line_and_creates_nothing(tmp_path: Any) -
     result = cli("up", "--topology", str(bad), "--stack-name", "badtopo")
     assert result.returncode == 2
     assert result.stderr.strip() == "error: Pulumi.bad.yaml: api.replicas = 0 is out of range; it must be >= 1"
-    assert docker_backend.kit_objects(f"{O.LABEL_STACK}=badtopo") == ([], [])
+    assert docker_resources.kit_objects(f"{O.LABEL_STACK}=badtopo") == ([], [])
 
 
 def test_doctor_reports_ok_and_says_how_to_fix_a_stopped_engine() -> None:

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from failover_tests.catalog.presets import scenario, slo
-from failover_tests.session import ReportCollector, ScenarioRunner
+from failover_tests.runner import ReportCollector, ScenarioRunner
 from infra import outputs as O
-from infra.docker_backend import kit_objects
+from infra.docker_resources import kit_objects
 from infra.errors import SLOViolation
 from tests.integration.conftest import ROOT
 

@@ -12,7 +12,7 @@ import requests
 from failover_tests import scenario as scenario_mod
 from failover_tests.catalog.named import primary_restart
 from failover_tests.catalog.presets import scenario, slo
-from failover_tests.session import ScenarioRunner
+from failover_tests.runner import ScenarioRunner
 from infra import store_state
 
 

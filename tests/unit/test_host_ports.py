@@ -7,7 +7,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from infra import docker_backend
+from infra import docker_resources
 from infra.errors import StackError
 
 
@@ -35,14 +35,14 @@ class _FakeSocket:
 
 
 def test_free_port_skips_ports_docker_holds(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(docker_backend.socket, "socket", _FakeSocket([40001, 40002, 40003]))
-    assert docker_backend.free_port(avoid={40001, 40002}) == 40003
+    monkeypatch.setattr(docker_resources.socket, "socket", _FakeSocket([40001, 40002, 40003]))
+    assert docker_resources.free_port(avoid={40001, 40002}) == 40003
 
 
 def test_free_port_gives_up_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(docker_backend.socket, "socket", _FakeSocket([40001] * 64))
+    monkeypatch.setattr(docker_resources.socket, "socket", _FakeSocket([40001] * 64))
     with pytest.raises(StackError, match="no free host port"):
-        docker_backend.free_port(avoid={40001})
+        docker_resources.free_port(avoid={40001})
 
 
 def _props() -> dict[str, Any]:
@@ -52,22 +52,22 @@ def _props() -> dict[str, Any]:
 def _patch(monkeypatch: pytest.MonkeyPatch, errors: list[str]) -> list[str]:
     """create_container on a fake engine whose starts fail with `errors`, in order, then succeed."""
     removed: list[str] = []
-    monkeypatch.setattr(docker_backend, "client", lambda: object())
-    monkeypatch.setattr(docker_backend, "remove_container", removed.append)
-    monkeypatch.setattr(docker_backend, "host_ports", lambda cid, ports: {"8080": 40001})
+    monkeypatch.setattr(docker_resources, "client", lambda: object())
+    monkeypatch.setattr(docker_resources, "remove_container", removed.append)
+    monkeypatch.setattr(docker_resources, "host_ports", lambda cid, ports: {"8080": 40001})
 
     def create_and_start(*_args: Any) -> str:
         if errors:
             raise docker.errors.APIError("start failed", explanation=errors.pop(0))
         return "cid-1"
 
-    monkeypatch.setattr(docker_backend, "_create_and_start", create_and_start)
+    monkeypatch.setattr(docker_resources, "_create_and_start", create_and_start)
     return removed
 
 
 def test_a_port_clash_is_retried_with_fresh_ports(monkeypatch: pytest.MonkeyPatch) -> None:
     removed = _patch(monkeypatch, ["Bind for 127.0.0.1:47071 failed: port is already allocated"])
-    out = docker_backend.create_container(_props())
+    out = docker_resources.create_container(_props())
     assert out == {"container_id": "cid-1", "host_ports": {"8080": 40001}}
     assert removed == ["sd-t-edge-0", "sd-t-edge-0"]  # the leftover sweep, then the failed try
 
@@ -75,10 +75,10 @@ def test_a_port_clash_is_retried_with_fresh_ports(monkeypatch: pytest.MonkeyPatc
 def test_another_start_error_is_the_stacks_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     _patch(monkeypatch, ["invalid mount config", "never reached"])
     with pytest.raises(StackError, match="creating container sd-t-edge-0 failed: invalid mount config"):
-        docker_backend.create_container(_props())
+        docker_resources.create_container(_props())
 
 
 def test_a_clash_that_keeps_coming_back_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     _patch(monkeypatch, ["port is already allocated"] * 5)
     with pytest.raises(StackError, match="port is already allocated"):
-        docker_backend.create_container(_props())
+        docker_resources.create_container(_props())

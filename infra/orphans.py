@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from infra import docker_backend
+from infra import docker_resources
 from infra.host import pid_alive, state_dir
 from infra.outputs import LABEL_OWNER_PID, LABEL_STACK
 
@@ -25,7 +25,7 @@ def _drop_stale_locks(stack: str) -> None:
 
 def orphaned_stacks() -> set[str]:
     """Names of stacks whose owning process is gone."""
-    containers, networks = docker_backend.kit_objects()
+    containers, networks = docker_resources.kit_objects()
     orphans: set[str] = set()
     for obj in [*containers, *networks]:
         labels = obj.get("Labels") or {}

@@ -179,7 +179,7 @@ class ScenarioRunner:
     def _keep_logs(self, scenario_name: str, *, since_epoch_s: float) -> None:
         """Keep every container's log of a red scenario (report dir, `logs/<scenario>/`): the
         Sentinel timeline of a failed failover is gone once the stack is torn down."""
-        from failover_tests import docker_actions as dk
+        from failover_tests import drill_docker as dk
 
         folder = self.collector.logs_dir(scenario_name)
         try:

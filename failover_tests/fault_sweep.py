@@ -10,8 +10,8 @@ import logging
 import os
 from typing import Any
 
-from failover_tests import docker_actions as dk
-from failover_tests.env import fault_env
+from failover_tests import drill_docker as dk
+from failover_tests.fault_env import fault_env
 from failover_tests.faults import fault_class
 from failover_tests.faults.app import SERVICE_TIERS, AdminClient
 from failover_tests.faults.resources import host_memory_bytes

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from failover_tests import docker_actions as session_dk
-from failover_tests import session
+from failover_tests import drill_docker as runner_dk
+from failover_tests import runner
 from failover_tests.results import ScenarioResult
+from failover_tests.runner import ReportCollector, ScenarioRunner, expected_failure_not_caught
 from failover_tests.scenario import Scenario
-from failover_tests.session import ReportCollector, ScenarioRunner, expected_failure_not_caught
 from failover_tests.slo import Check, Verdict, windows_around
 from infra.errors import SLOViolation
 from infra.outputs import Container
@@ -164,7 +164,7 @@ def runner_returning(
     def fake_run(stack: Any, scenario: Scenario, *, action: Any = None) -> ScenarioResult:
         return result
 
-    monkeypatch.setattr(session.scenario_mod, "run", fake_run)
+    monkeypatch.setattr(runner.scenario_mod, "run", fake_run)
     collector = ReportCollector(tmp_path)
     return ScenarioRunner(FakeStack(), collector, "tests/unit::expect"), collector
 
@@ -233,7 +233,7 @@ def test_a_red_scenario_keeps_every_containers_log_and_a_green_one_none(
         asked.append((name, since_epoch_s))
         return f"log of {name}\n"
 
-    monkeypatch.setattr(session_dk, "logs_since", fake_logs)
+    monkeypatch.setattr(runner_dk, "logs_since", fake_logs)
     stale = tmp_path / "logs" / "from-an-earlier-run"
     stale.mkdir(parents=True)
     runner, _collector = runner_returning(monkeypatch, tmp_path, result_with(LB_DOWN, expect_failure=False))

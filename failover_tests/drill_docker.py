@@ -1,5 +1,5 @@
 """The one place on the fault side that talks to the Docker engine (Docker SDK, the client of
-`infra.docker_backend`)."""
+`infra.docker_resources`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import docker
 import docker.errors
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_fixed
 
-from infra.docker_backend import client
+from infra.docker_resources import client
 from infra.errors import FaultError
 
 log = logging.getLogger(__name__)

@@ -210,13 +210,10 @@ class Check:
         }
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """Every check of a run, and the window statistics they were judged on."""
+class Judged:
+    """A set of checks: passed when all passed; the failed ones in their order."""
 
-    fault_label: str
     checks: tuple[Check, ...]
-    stats: tuple[WindowStats, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -225,8 +222,17 @@ class Verdict:
 
     @property
     def failures(self) -> tuple[Check, ...]:
-        """The checks that failed, in evaluation order."""
+        """The checks that failed, in their order."""
         return tuple(c for c in self.checks if not c.passed)
+
+
+@dataclass(frozen=True)
+class Verdict(Judged):
+    """Every check of a run, and the window statistics they were judged on."""
+
+    fault_label: str
+    checks: tuple[Check, ...]
+    stats: tuple[WindowStats, ...] = ()
 
     def failure_message(self) -> str:
         """Every failed check's message, one per line."""

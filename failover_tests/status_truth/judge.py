@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from failover_tests.slo import Check
+from failover_tests.slo import Check, Judged
 from failover_tests.status_truth.rules import DEFAULT_RULES, StatusSample, StatusTruthRules
 from failover_tests.status_truth.timeline import (
     EPS_S,
@@ -24,22 +24,12 @@ from infra.errors import ScenarioError
 
 
 @dataclass(frozen=True)
-class StatusTruth:
+class StatusTruth(Judged):
     """The status-truth checks of a run and the per-slice timeline they were judged on."""
 
     checks: tuple[Check, ...]
     slices: tuple[TruthSlice, ...]
-    tolerance_s: float
-
-    @property
-    def passed(self) -> bool:
-        """True when every check passed."""
-        return all(c.passed for c in self.checks)
-
-    @property
-    def failures(self) -> tuple[Check, ...]:
-        """The checks that failed, paths first, then components."""
-        return tuple(c for c in self.checks if not c.passed)
+    tolerance_s: float  # checks: paths first, then components
 
     def to_dict(self) -> dict[str, JSONValue]:
         """The judgement as a JSON-ready dict."""

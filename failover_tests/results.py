@@ -10,9 +10,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from failover_tests.slo import Verdict, Window
+from failover_tests.slo import Window
 from failover_tests.status_truth.rules import StatusSample
 from failover_tests.traffic import Event, LagStats, Record
+from failover_tests.verdict import Verdict
 
 __all__ = ["ScenarioResult", "StatusSample"]
 

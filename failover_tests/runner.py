@@ -16,8 +16,8 @@ from failover_tests.faults import Fault
 from failover_tests.live import LiveStack
 from failover_tests.outcomes import OutcomeLog
 from failover_tests.report import ScenarioResult, write_report
-from failover_tests.slo import Check, Verdict
 from failover_tests.traffic import Probe
+from failover_tests.verdict import Check, Verdict
 from infra.errors import ScenarioError, SLOViolation, StackdrillError
 
 log = logging.getLogger(__name__)

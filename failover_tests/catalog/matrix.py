@@ -23,7 +23,7 @@ from failover_tests.catalog.presets import (
     store_failover_slos,
     store_judged,
 )
-from failover_tests.slo import Verdict
+from failover_tests.verdict import Verdict
 from infra.topology import Topology
 
 __all__ = ["MatrixEntry", "entries", "spof_message"]

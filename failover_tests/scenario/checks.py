@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from failover_tests.lb_detection import LBView, Transition
 from failover_tests.scenario.spec import LBExpectation, StatusExpectation
-from failover_tests.slo import Check
 from failover_tests.traffic import PathSpec, Record
+from failover_tests.verdict import Check
 
 
 def lb_check(

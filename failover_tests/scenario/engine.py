@@ -18,8 +18,9 @@ from failover_tests.results import ScenarioResult
 from failover_tests.scenario.checks import lb_check, lb_rejoin, lost_writes, status_checks, write_gap_check
 from failover_tests.scenario.gate import baseline, specs_for, warm_up
 from failover_tests.scenario.spec import PATHS, Scenario
-from failover_tests.slo import Check, Verdict, evaluate, windows_around
+from failover_tests.slo import evaluate, windows_around
 from failover_tests.traffic import PathSpec, Probe, Record
+from failover_tests.verdict import Check, Verdict
 from infra.errors import ScenarioError, StackNotSteady
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from failover_tests.slo import Check, Judged
 from failover_tests.status_truth.rules import DEFAULT_RULES, StatusSample, StatusTruthRules
 from failover_tests.status_truth.timeline import (
     EPS_S,
@@ -20,6 +19,7 @@ from failover_tests.status_truth.timeline import (
     worst_health,
 )
 from failover_tests.traffic import JSONValue, Record
+from failover_tests.verdict import Check, Judged
 from infra.errors import ScenarioError
 
 

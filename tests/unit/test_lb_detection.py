@@ -17,7 +17,7 @@ from failover_tests import lb_detection
 from failover_tests.scenario import LBExpectation
 from failover_tests.scenario.checks import lb_check as _lb_check
 from failover_tests.scenario.checks import lb_rejoin as _lb_rejoin
-from failover_tests.slo import Check
+from failover_tests.verdict import Check
 
 LBS = ("edge-0", "edge-1")
 # Scripted times carry this much slack: a poll every 0.1 s, plus a busy 2-core machine.

@@ -16,7 +16,8 @@ from failover_tests import runner
 from failover_tests.results import ScenarioResult
 from failover_tests.runner import ReportCollector, ScenarioRunner, expected_failure_not_caught
 from failover_tests.scenario import Scenario
-from failover_tests.slo import Check, Verdict, windows_around
+from failover_tests.slo import windows_around
+from failover_tests.verdict import Check, Verdict
 from infra.errors import SLOViolation
 from infra.outputs import Container
 from tests import fakes

@@ -9,13 +9,13 @@ import pytest
 
 from failover_tests.slo import (
     SLO,
-    Verdict,
     Window,
     evaluate,
     recovery_time_s,
     windows_around,
 )
 from failover_tests.traffic import Record, summarize
+from failover_tests.verdict import Verdict
 from infra.errors import ScenarioError, SLOViolation
 
 FAULT = "kill(api-2)"

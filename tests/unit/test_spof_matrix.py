@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from failover_tests.catalog.matrix import entries, spof_message
-from failover_tests.slo import SLO, Verdict, evaluate, windows_around
+from failover_tests.slo import SLO, evaluate, windows_around
 from failover_tests.traffic import Record
+from failover_tests.verdict import Verdict
 from infra import spof, topology
 
 LABEL = "kill(api-0)"

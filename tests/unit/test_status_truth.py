@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from failover_tests.slo import Check
 from failover_tests.status_truth import (
     DEFAULT_RULES,
     DEPENDENCIES,
@@ -19,6 +18,7 @@ from failover_tests.status_truth import (
     judge_status,
 )
 from failover_tests.traffic import Record
+from failover_tests.verdict import Check
 from infra.errors import ScenarioError
 
 COMPONENTS = ("web", "api", "model", "edge", "store", "integration")

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from failover_tests.traffic import JSONValue
+from infra.errors import EXIT_BAD_INPUT, EXIT_KIT_ERROR
 
 __all__ = [
     "ERROR",
@@ -59,8 +60,6 @@ INTERRUPTED = "interrupted"
 
 EXIT_PASSED = 0
 EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_KIT_ERROR = 3
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES: dict[str, int] = {

@@ -24,7 +24,7 @@ from pulumi import automation as auto
 from infra import docker_resources, store_state
 from infra import outputs as O
 from infra.components.networks import network_name
-from infra.errors import StackError, StaleNetwork, ToolchainError
+from infra.errors import StackError, StaleNetwork, ToolchainError, UnknownStack
 from infra.host import state_dir
 from infra.outputs import Container, StackOutputs
 from infra.program import ProgramArgs, build
@@ -196,7 +196,7 @@ class StackManager:
         stack = self._stack(None)
         outs = {k: v.value for k, v in stack.outputs().items()}
         if not outs:
-            raise StackError(f"stack {self.name} is not deployed; run: stackdrill up --stack-name {self.name}")
+            raise UnknownStack(f"stack {self.name} is not deployed; run: stackdrill up --stack-name {self.name}")
         return StackInfo(self.name, StackOutputs.parse(outs, self.name))
 
     def wait_ready(self, info: StackInfo, timeout_s: float = 120) -> None:

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from infra.errors import ScenarioError, StackdrillError, ToolchainError
+from infra.errors import EXIT_KIT_ERROR, ScenarioError, StackdrillError, exit_code_of
 from infra.outputs import StackOutputs
 
 app = typer.Typer(
@@ -143,7 +144,7 @@ def doctor(as_json: JsonOpt = False) -> None:
             else:
                 out.print(f"[red]MISSING[/]  {c.component:<17} {c.detail}; fix: {c.fix}")
     if not all(c.ok for c in checks):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_KIT_ERROR)
 
 
 @app.command()
@@ -254,6 +255,9 @@ def drill(
     keep_stack: Annotated[bool, typer.Option("--keep-stack", help="leave the stack up afterwards")] = False,
     report_dir: Annotated[str, typer.Option("--report-dir", help="where the report goes")] = "reports",
     seed: Annotated[int | None, typer.Option("--seed", help="seed for random targets")] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="also write JUnit XML there (one testcase per test)")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Up, run the failover suites with traffic, write the report, down.
@@ -276,6 +280,7 @@ def drill(
             as_json=as_json,
             console=console,
             out=out,
+            junit=junit,
         )
     except KeyboardInterrupt:  # outside pytest's own handling (e.g. during the final teardown)
         console.print("interrupted")
@@ -298,12 +303,9 @@ def main() -> None:
     except typer.Abort:
         console.print("aborted")
         sys.exit(130)
-    except ToolchainError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        sys.exit(2)
     except StackdrillError as exc:
         console.print(f"[red]error:[/] {exc}")
-        sys.exit(2)
+        sys.exit(exit_code_of(exc))
     except KeyboardInterrupt:
         console.print("interrupted")
         sys.exit(130)

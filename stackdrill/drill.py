@@ -172,8 +172,13 @@ def run_drill(
     as_json: bool,
     console: Console,
     out: Console,
+    junit: Path | None = None,
 ) -> int:
-    """Run the suites (or the named scenarios); print the summary; return the exit code."""
+    """Run the suites (or the named scenarios); print the summary; return the exit code.
+
+    With `junit`, the JUnit XML of the run is written there on every path (a run that judged
+    nothing gets one error testcase saying why).
+    """
     args = ["-p", "no:terminal", "-p", "no:cacheprovider", "--topology", topology, "--report-dir", report_dir]
     if stack_name:
         args += ["--stack-name", stack_name]
@@ -195,11 +200,14 @@ def run_drill(
     for err in plugin.errors:
         console.print(f"[red]error:[/] {err}")
     if code == EXIT_BAD_INPUT:
+        why = "; ".join(plugin.errors) or f"no scenario matches {' '.join(scenarios)}; see failover_tests/suites/"
         if not plugin.errors:
-            console.print(f"[red]error:[/] no scenario matches {' '.join(scenarios)}; see failover_tests/suites/")
+            console.print(f"[red]error:[/] {why}")
+        _write_junit(junit, {}, code, why)
         return code
     report_path = Path(report_dir) / "report.json"
     report = _load_report(report_path, not_before=started_wall)
+    _write_junit(junit, report, code, f"the drill ran no test to judge (pytest exit code {pytest_code})")
     outcomes = collector.tests.outcomes() if collector is not None else []
     rows = _rows(outcomes, report)
     verdict_name = verdict.verdict if verdict is not None else "error"
@@ -225,6 +233,18 @@ def run_drill(
     elif code == EXIT_KIT_ERROR and verdict is None:
         console.print(f"[red]error:[/] the drill ran no test to judge (pytest exit code {pytest_code})")
     return code
+
+
+def _write_junit(path: Path | None, report: dict[str, Any], code: int, why: str) -> None:
+    """The run's JUnit XML; without a report.json, one error testcase that says why."""
+    if path is None:
+        return
+    from failover_tests.report.junit import write_junit
+
+    if not report.get("tests"):
+        error = {"name": "stackdrill drill", "nodeid": "stackdrill", "outcome": "error", "message": why}
+        report = {**report, "verdict": report.get("verdict", "error"), "exit_code": code, "tests": [error]}
+    write_junit(report, path)
 
 
 def _load_report(path: Path, *, not_before: float) -> dict[str, Any]:

@@ -128,7 +128,16 @@ def test_doctor_reports_ok_and_says_how_to_fix_a_stopped_engine() -> None:
     assert ok.returncode == 0, ok.stdout
     assert ok.stdout.count("OK") == 6
     down = cli("doctor", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
-    assert down.returncode == 1
+    assert down.returncode == 3
     line = next(x for x in down.stdout.splitlines() if "docker engine" in x)
     assert "MISSING" in line and "dockerd stopped?" in line and "fix: make setup" in line
     assert "Traceback" not in down.stdout + down.stderr
+
+
+def test_exit_codes_tell_bad_input_from_a_kit_that_cannot_run() -> None:
+    unknown = cli("status", "--stack-name", "nosuchstack")
+    assert unknown.returncode == 2, unknown.stdout + unknown.stderr
+    assert "stack nosuchstack is not deployed" in unknown.stderr and "Traceback" not in unknown.stderr
+    no_engine = cli("up", "--stack-name", "noengine", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert no_engine.returncode == 3, no_engine.stdout + no_engine.stderr
+    assert "docker engine: not reachable" in no_engine.stderr and "Traceback" not in no_engine.stderr

@@ -7,6 +7,7 @@ import io
 import itertools
 import json
 import textwrap
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -309,6 +310,7 @@ class Run:
     out: str
     err: str
     report: dict[str, Any]
+    junit: Path
 
 
 @pytest.fixture
@@ -333,10 +335,11 @@ def drill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
             as_json=as_json,
             console=Console(file=err, width=200),
             out=Console(file=out, width=200),
+            junit=reports / "junit.xml",
         )
         path = reports / "report.json"
         report = json.loads(path.read_text()) if path.exists() else {}
-        return Run(code, out.getvalue(), err.getvalue(), report)
+        return Run(code, out.getvalue(), err.getvalue(), report, reports / "junit.xml")
 
     return run
 
@@ -411,3 +414,39 @@ def test_the_default_suites_are_where_the_drill_looks() -> None:
 
     names = {p.name for p in SUITES.iterdir()}
     assert {"test_outages.py", "scenario_smoke.yaml"} <= names, sorted(names)
+
+
+def junit_cases(run: Run) -> dict[str, str]:
+    """testcase name -> passed, or the kind of its outcome element (failure, error, skipped)."""
+    root = ET.parse(run.junit).getroot()
+    return {
+        c.get("name", ""): next((e.tag for e in c if e.tag != "system-out"), "passed") for c in root.iter("testcase")
+    }
+
+
+def test_drill_junit_holds_every_test_and_tells_failures_from_errors(drill: Any) -> None:
+    import xmlschema
+
+    from tests.junit_schema import junit_xsd
+
+    run = drill("fine-one", "slo-miss", "not-steady", "test_setup_errors", "test_interrupted")
+    xmlschema.XMLSchema(str(junit_xsd())).validate(str(run.junit))
+    assert junit_cases(run) == {
+        "fine-one": "passed",
+        "slo-miss": "failure",
+        "not-steady": "error",
+        "test_setup_errors": "error",
+        "test_interrupted": "error",
+    }
+    root = ET.parse(run.junit).getroot()
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert (props["verdict"], props["exit_code"]) == ("interrupted", str(run.code))
+    failure = root.find(".//testcase[@name='slo-miss']/failure")
+    assert failure is not None and failure.get("message", "").startswith("api.complete: success 90.0% < 99.0%")
+
+
+def test_a_drill_that_judged_nothing_still_writes_junit_saying_why(drill: Any) -> None:
+    run = drill("no-such-drill")
+    assert run.code == 2
+    error = ET.parse(run.junit).getroot().find(".//testcase[@name='stackdrill drill']/error")
+    assert error is not None and "no scenario matches" in (error.text or "") and "no-such-drill" in (error.text or "")

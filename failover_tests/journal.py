@@ -1,6 +1,7 @@
 """The fault journal: every applied fault is written here before it takes effect, removed once reverted.
 
-One JSON file per stack in the state folder, rewritten atomically. A run that dies leaves its
+One JSON file per stack in the state folder, rewritten atomically under a file lock (several
+runs, or a run and `stackdrill reap`, may write one journal at once). A run that dies leaves its
 entries behind; `stackdrill reap` (and the start of every run) reverts them.
 """
 
@@ -8,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.host import state_dir
+from filelock import FileLock
 
-_lock = threading.Lock()
+from infra.host import state_dir
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class Journal:
         self.stack = stack
         self.path = (root or state_dir() / "journal") / f"{stack}.json"
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Between processes (flock) and between threads (each holds its own descriptor).
+        self._lock = FileLock(self.path.with_suffix(".lock"), timeout=30)
 
     def _read(self) -> dict[str, dict[str, Any]]:
         if not self.path.exists():
@@ -57,20 +59,20 @@ class Journal:
 
     def record(self, entry: Entry) -> None:
         """Write an entry (before the fault takes effect)."""
-        with _lock:
+        with self._lock:
             data = self._read()
             data[entry.id] = asdict(entry)
             self._write(data)
 
     def remove(self, entry_id: str) -> None:
         """Drop an entry once its fault is reverted."""
-        with _lock:
+        with self._lock:
             data = self._read()
             if data.pop(entry_id, None) is not None:
                 self._write(data)
 
     def entries(self) -> list[Entry]:
         """Every entry still in the journal, oldest first."""
-        with _lock:
+        with self._lock:
             data = self._read()
         return sorted((Entry(**v) for v in data.values()), key=lambda e: e.applied_at)

@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TOPOLOGY ?= default
 PYTEST_ARGS ?=
+DRILL_ARGS ?=
 
 .PHONY: setup setup-test drill test lint unit integration doctor clean
 
@@ -21,7 +22,7 @@ setup-test: setup
 
 ## drill: up, the full failover suite with traffic, report (reports/), down
 drill: setup
-	@$(BIN)/stackdrill drill --topology $(TOPOLOGY)
+	@$(BIN)/stackdrill drill --topology $(TOPOLOGY) $(DRILL_ARGS)
 
 ## test: lint, type-check, unit + Pulumi mock + integration tests on real stacks, leftovers check
 test: setup-test lint

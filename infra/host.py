@@ -20,7 +20,10 @@ def state_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """Per-user cache shared by every clone (built Pulumi CLI, Toxiproxy, Python wheels)."""
+    """Cache shared by every clone (built Pulumi CLI, Toxiproxy, wheels, saved images): STACKDRILL_CACHE,
+    else the per-user cache. scripts/setup.sh reads the same variables."""
+    if os.environ.get("STACKDRILL_CACHE"):
+        return Path(os.environ["STACKDRILL_CACHE"])
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "stackdrill"
 
 

@@ -5,7 +5,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${STACKDRILL_STATE:-$ROOT/.state}"
-CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/stackdrill"
+# Everything built once (Pulumi CLI, Toxiproxy, pip's wheels, the base image as a `docker save`
+# tarball) lives here; a pipeline caches STACKDRILL_CACHE between runs.
+CACHE="${STACKDRILL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stackdrill}"
 PULUMI_VERSION="$(grep -oE 'github.com/pulumi/pulumi/pkg/v3 v[0-9.]+' "$ROOT/tools/pulumi-cli/go.mod" | head -1 | cut -d' ' -f2)"
 TOXIPROXY_VERSION="v2.12.0"
 PY="${PYTHON:-python3}"
@@ -81,6 +83,7 @@ step_python() {
     fi
     command -v "$PY" >/dev/null || die python "$PY not found; install Python >= 3.11"
     [ -x "$ROOT/.venv/bin/python" ] || "$PY" -m venv "$ROOT/.venv" || die python "python3 -m venv failed; apt-get install python3-venv"
+    [ -z "${STACKDRILL_CACHE:-}" ] || export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$CACHE/pip}"
     "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check -e "$ROOT[dev,services]" \
         || die python "pip install failed (is PyPI reachable?)"
     echo "$stamp" >"$ROOT/.venv/.stackdrill-stamp"
@@ -138,16 +141,28 @@ step_toxiproxy() {
 }
 
 step_base_image() {
-    local t0 tag pkgs mirror rootfs; t0="$(now)"
+    local t0 tag pkgs mirror rootfs saved; t0="$(now)"
     docker info >/dev/null 2>&1 || die base-image "Docker engine not running; run: make setup"
     if [ -n "${BASE_IMAGE:-}" ]; then
         say base-image "using BASE_IMAGE=$BASE_IMAGE"
         return
     fi
     tag="stackdrill/base:$(sha256sum <"$ROOT/services/images/base-packages.txt" | cut -c1-12)"
+    saved="$CACHE/images/${tag//[:\/]/_}.tar"
     if docker image inspect "$tag" >/dev/null 2>&1; then
-        say base-image "already built ($tag)"
         echo "$tag" >"$STATE/base-image"
+        if [ -n "${STACKDRILL_CACHE:-}" ] && [ ! -f "$saved" ]; then
+            mkdir -p "$CACHE/images"
+            docker save -o "$saved.tmp" "$tag" && mv "$saved.tmp" "$saved"
+            say base-image "already built ($tag); saved to $saved"
+            return
+        fi
+        say base-image "already built ($tag)"
+        return
+    fi
+    if [ -f "$saved" ] && docker load -q -i "$saved" >/dev/null 2>&1 && docker image inspect "$tag" >/dev/null 2>&1; then
+        echo "$tag" >"$STATE/base-image"
+        say base-image "loaded $tag from $saved in $(took "$t0")"
         return
     fi
     command -v debootstrap >/dev/null || apt_install base-image debootstrap
@@ -169,7 +184,9 @@ step_base_image() {
         || die base-image "docker import failed"
     rm -rf "$rootfs"
     echo "$tag" >"$STATE/base-image"
-    say base-image "built $tag in $(took "$t0")"
+    mkdir -p "$CACHE/images"
+    docker save -o "$saved.tmp" "$tag" && mv "$saved.tmp" "$saved" || say base-image "could not save $tag to $saved"
+    say base-image "built $tag in $(took "$t0") (saved to $saved)"
 }
 
 step_browser() {

@@ -153,8 +153,10 @@ def provision(
     require_ready()
     for line in reap():
         log.warning("%s", line)
+    from infra.leases import DRILL_TTL_S
+
     owner = 0 if keep else os.getpid()
-    manager = StackManager(stack_name, owner_pid=owner)
+    manager = StackManager(stack_name, owner_pid=owner, ttl_s=None if keep else DRILL_TTL_S)
     if manager.exists():
         info = manager.info()
         stack = DrillStack(stack_name, info.outputs, topology, owner_pid=_owner_of(info.outputs))

@@ -21,7 +21,7 @@ import pulumi
 import requests
 from pulumi import automation as auto
 
-from infra import docker_resources, store_state
+from infra import docker_resources, leases, store_state
 from infra import outputs as O
 from infra.components.networks import network_name
 from infra.errors import StackError, StaleNetwork, ToolchainError, UnknownStack
@@ -98,10 +98,11 @@ def _check_name(name: str) -> None:
 class StackManager:
     """Up, down, outputs and status of one named stack."""
 
-    def __init__(self, name: str, *, owner_pid: int = 0) -> None:
+    def __init__(self, name: str, *, owner_pid: int = 0, ttl_s: float | None = None) -> None:
         _check_name(name)
         self.name = name
         self.owner_pid = str(owner_pid)
+        self.ttl_s = ttl_s  # the lease `up` grants; None keeps a stack's lease (an update) or grants none
         self.workdir = state_dir() / "workspaces" / name
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.backend_dir = state_dir() / "backend"
@@ -141,6 +142,9 @@ class StackManager:
 
     def up(self, topo: Topology, image: str, progress: ProgressFn | None = None) -> StackInfo:
         """Create or update the stack; wait until every container is healthy and both edges answer."""
+        # The lease comes first: a run killed half-way up leaves a stack the next run can reap.
+        if self.ttl_s is not None or leases.get(self.name) is None:
+            leases.grant(self.name, int(self.owner_pid), self.ttl_s)
         backend = select_backend()
         subnet = docker_resources.pick_subnet(network_name(self.name, "back"), self.name)
         args = ProgramArgs(stack=self.name, image=image, owner_pid=self.owner_pid, backend=backend, back_subnet=subnet)
@@ -264,6 +268,7 @@ class StackManager:
         except auto.errors.CommandError as exc:
             log.warning("pulumi destroy of %s failed, sweeping by label: %s", self.name, _tail(exc))
         sweep_stack(self.name)
+        leases.release(self.name)
 
 
 def sweep_stack(name: str) -> tuple[int, int]:

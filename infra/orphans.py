@@ -1,14 +1,16 @@
-"""Reaping: remove what a killed run left behind (containers and networks of stacks whose owner is gone).
+"""Reaping: remove stacks whose owner is gone or whose lease expired (`infra.leases`).
 
 Stacks brought up by `stackdrill up` are owned by nobody (owner pid 0) and are kept until
-`stackdrill down`; stacks brought up by a test session carry its pid and are reaped once it is gone.
+`stackdrill down` or their `--ttl`; stacks brought up by a test session or a drill carry its pid
+(label and lease) and are reaped once it is gone, or after `leases.DRILL_TTL_S`. A stack with a
+living owner inside its lease is never touched.
 """
 
 from __future__ import annotations
 
 import logging
 
-from infra import docker_resources
+from infra import docker_resources, leases
 from infra.host import pid_alive, state_dir
 from infra.outputs import LABEL_OWNER_PID, LABEL_STACK
 
@@ -23,16 +25,25 @@ def _drop_stale_locks(stack: str) -> None:
         log.info("removed stale Pulumi lock %s", lock)
 
 
-def orphaned_stacks() -> set[str]:
-    """Names of stacks whose owning process is gone."""
+def orphaned_stacks() -> dict[str, str]:
+    """Stacks that may be removed -> why: their owning process is gone, or their lease expired."""
     containers, networks = docker_resources.kit_objects()
-    orphans: set[str] = set()
+    orphans: dict[str, str] = {}
+    existing: set[str] = set()
     for obj in [*containers, *networks]:
         labels = obj.get("Labels") or {}
         stack = labels.get(LABEL_STACK)
         pid = int(labels.get(LABEL_OWNER_PID, "0") or 0)
+        if stack:
+            existing.add(stack)
         if stack and pid and not pid_alive(pid):
-            orphans.add(stack)
+            orphans[stack] = f"its owner (pid {pid}) is gone"
+    for lease in leases.held():
+        why = lease.why_reapable()
+        if why and lease.stack in existing:
+            orphans.setdefault(lease.stack, why)
+        elif why and lease.stack not in existing:
+            leases.release(lease.stack)  # its stack is gone already
     return orphans
 
 
@@ -41,13 +52,14 @@ def reap(stack: str | None = None) -> list[str]:
     from infra.lifecycle import StackManager, sweep_stack
 
     done = []
-    targets = {stack} if stack else orphaned_stacks()
-    for name in sorted(targets):
+    targets = {stack: "asked for"} if stack else orphaned_stacks()
+    for name, why in sorted(targets.items()):
         n_cont, n_net = sweep_stack(name)
         _drop_stale_locks(name)
         try:
             StackManager(name).down()
         except Exception as exc:  # noqa: BLE001 - the sweep above already removed the objects
             log.info("forgetting Pulumi state of %s failed: %s", name, exc)
-        done.append(f"reaped stack {name}: {n_cont} containers, {n_net} networks")
+        leases.release(name)
+        done.append(f"reaped stack {name} ({why}): {n_cont} containers, {n_net} networks")
     return done

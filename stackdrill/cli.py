@@ -50,20 +50,37 @@ def _progress() -> Progress:
     )
 
 
+def _reap_orphans() -> None:
+    """Every command that works on stacks first removes the expired and orphaned ones."""
+    from infra.orphans import reap as reap_orphans
+
+    for line in reap_orphans():
+        console.print(line)
+
+
 @app.command()
-def up(topology: TopologyOpt = "default", stack_name: StackOpt = "default") -> None:
+def up(
+    topology: TopologyOpt = "default",
+    stack_name: StackOpt = "default",
+    ttl: Annotated[
+        str, typer.Option("--ttl", help="remove the stack after this long (30m, 2h); default: keep until down")
+    ] = "none",
+) -> None:
     """Bring a stack up (or update it in place); returns when every container is healthy."""
     from infra import images
     from infra import topology as topo_mod
+    from infra.leases import parse_ttl
     from infra.lifecycle import StackManager
     from infra.toolchain import require_ready
 
     topo = topo_mod.load(topology)  # validation first: nothing exists yet
+    ttl_s = parse_ttl(ttl)
     require_ready()
+    _reap_orphans()
     started = time.monotonic()
     with console.status("building the service image"):
         image = images.app_image()
-    manager = StackManager(stack_name)
+    manager = StackManager(stack_name, ttl_s=ttl_s)
     with _progress() as progress:
         task = progress.add_task(f"pulumi up {stack_name}", total=None)
         seen: set[str] = set()
@@ -95,6 +112,7 @@ def status(stack_name: StackOpt = "default", as_json: JsonOpt = False) -> None:
     """Edge endpoints, status page URL, and every container with tier, replica, zone and health."""
     from infra.lifecycle import StackManager
 
+    _reap_orphans()
     info = StackManager(stack_name).info()
     _print_status(stack_name, info.outputs, as_json=as_json)
 
@@ -213,6 +231,7 @@ def fault_cmd(
     from failover_tests.fault_sweep import reap_faults
     from infra.lifecycle import StackManager
 
+    _reap_orphans()
     outputs = StackManager(stack_name).info().outputs
     seed = seed if seed is not None else random.randrange(1 << 30)
     fault = cls(fault_env(outputs), target, values, rng=random.Random(seed))  # resolves the target

@@ -17,7 +17,7 @@ from pathlib import Path
 from infra import docker_resources
 from infra.errors import ToolchainError
 from infra.host import ROOT, cache_dir
-from infra.toolchain import base_image_tag, toxiproxy_binary
+from infra.toolchain import base_image_tag, toxiproxy_binary, toxiproxy_build
 
 log = logging.getLogger(__name__)
 SERVICES = ROOT / "services"
@@ -70,7 +70,7 @@ def app_image() -> str:
         raise ToolchainError(f"Toxiproxy binary {tox} missing; fix: make setup")
     deps = wheelhouse()
     h = hashlib.sha256()
-    for part in (base, deps.name, _tree_hash(SERVICES), str(tox.stat().st_size)):
+    for part in (base, deps.name, _tree_hash(SERVICES), toxiproxy_build()):
         h.update(part.encode())
     tag = f"stackdrill/app:{h.hexdigest()[:12]}"
     if docker_resources.image_exists(tag):

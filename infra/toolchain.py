@@ -44,9 +44,15 @@ def pulumi_binary() -> Path | None:
     return Path(found) if found else None
 
 
+def toxiproxy_build() -> str:
+    """The name of our Toxiproxy build: its version and the patch it carries (as scripts/setup.sh names it)."""
+    patch = ROOT / "tools" / "toxiproxy-concurrent-dial.patch"
+    return f"{TOXIPROXY_VERSION}-{hashlib.sha256(patch.read_bytes()).hexdigest()[:8]}"
+
+
 def toxiproxy_binary() -> Path:
     """Where set-up builds the Toxiproxy server."""
-    return cache_dir() / "toxiproxy" / TOXIPROXY_VERSION / "toxiproxy-server"
+    return cache_dir() / "toxiproxy" / toxiproxy_build() / "toxiproxy-server"
 
 
 def base_image_tag() -> str:

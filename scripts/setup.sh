@@ -10,6 +10,10 @@ STATE="${STACKDRILL_STATE:-$ROOT/.state}"
 CACHE="${STACKDRILL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stackdrill}"
 PULUMI_VERSION="$(grep -oE 'github.com/pulumi/pulumi/pkg/v3 v[0-9.]+' "$ROOT/tools/pulumi-cli/go.mod" | head -1 | cut -d' ' -f2)"
 TOXIPROXY_VERSION="v2.12.0"
+# Toxiproxy is built with one patch of ours (tools/toxiproxy-concurrent-dial.patch): each client's
+# upstream dial runs off the accept loop, with a 1 s timeout. The build is named by the patch.
+TOXIPROXY_PATCH="$ROOT/tools/toxiproxy-concurrent-dial.patch"
+TOXIPROXY_BUILD="$TOXIPROXY_VERSION-$(sha256sum <"$TOXIPROXY_PATCH" | cut -c1-8)"
 PY="${PYTHON:-python3}"
 mkdir -p "$STATE/bin" "$CACHE"
 [ -n "$PULUMI_VERSION" ] || { echo "[setup] cannot read the Pulumi version from tools/pulumi-cli/go.mod" >&2; exit 1; }
@@ -123,21 +127,28 @@ SCRIPT
 }
 
 step_toxiproxy() {
-    local t0 dest; t0="$(now)"
-    dest="$CACHE/toxiproxy/$TOXIPROXY_VERSION"
+    local t0 dest src mod; t0="$(now)"
+    dest="$CACHE/toxiproxy/$TOXIPROXY_BUILD"
     if [ -x "$dest/toxiproxy-server" ]; then
-        say toxiproxy "already built ($TOXIPROXY_VERSION in $dest)"
+        say toxiproxy "already built ($TOXIPROXY_BUILD in $dest)"
         return
     fi
     command -v go >/dev/null || die toxiproxy "go not found; install Go >= 1.22"
     mkdir -p "$dest"
-    say toxiproxy "building Toxiproxy $TOXIPROXY_VERSION from the Go module proxy"
-    GOBIN="$dest" CGO_ENABLED=0 go install \
-        -ldflags "-X github.com/Shopify/toxiproxy/v2.Version=${TOXIPROXY_VERSION#v}" \
-        "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION" >"$STATE/toxiproxy-build.log" 2>&1 \
-        || die toxiproxy "go install failed (see $STATE/toxiproxy-build.log)"
-    mv "$dest/server" "$dest/toxiproxy-server"
-    say toxiproxy "built $TOXIPROXY_VERSION in $(took "$t0")"
+    say toxiproxy "building Toxiproxy $TOXIPROXY_VERSION (+ concurrent upstream dials) from the Go module proxy"
+    mod="$(go mod download -json "github.com/Shopify/toxiproxy/v2@$TOXIPROXY_VERSION" 2>"$STATE/toxiproxy-build.log" \
+        | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    [ -d "$mod" ] || die toxiproxy "go mod download failed (see $STATE/toxiproxy-build.log)"
+    src="$STATE/toxiproxy-src"
+    rm -rf "$src" && cp -r "$mod" "$src" && chmod -R u+w "$src"
+    (cd "$src" && git apply "$TOXIPROXY_PATCH") >>"$STATE/toxiproxy-build.log" 2>&1 \
+        || die toxiproxy "the patch does not apply to $TOXIPROXY_VERSION (see $STATE/toxiproxy-build.log)"
+    (cd "$src" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -o "$dest/toxiproxy-server.tmp" \
+        -ldflags "-X github.com/Shopify/toxiproxy/v2.Version=${TOXIPROXY_VERSION#v}" ./cmd/server) \
+        >>"$STATE/toxiproxy-build.log" 2>&1 || die toxiproxy "go build failed (see $STATE/toxiproxy-build.log)"
+    mv "$dest/toxiproxy-server.tmp" "$dest/toxiproxy-server"
+    rm -rf "$src"
+    say toxiproxy "built $TOXIPROXY_BUILD in $(took "$t0")"
 }
 
 step_base_image() {

@@ -267,8 +267,24 @@ class StackManager:
             (self.workdir / ".password-set").unlink(missing_ok=True)
         except auto.errors.CommandError as exc:
             log.warning("pulumi destroy of %s failed, sweeping by label: %s", self.name, _tail(exc))
-        sweep_stack(self.name)
+        _sweep_until_gone(self.name)
         leases.release(self.name)
+
+
+def _sweep_until_gone(name: str, timeout_s: float = 15.0) -> None:
+    """Sweep until nothing labelled with the stack is left: an object the provider was still
+    creating when the destroy began shows up after a first sweep (make test here once left a
+    stack's back network behind with nothing attached and no error from the engine)."""
+
+    def gone() -> tuple[bool, str]:
+        sweep_stack(name)
+        left_c, left_n = docker_resources.kit_objects(f"{O.LABEL_STACK}={name}")
+        return not left_c and not left_n, f"{len(left_c)} containers, {len(left_n)} networks left"
+
+    try:
+        wait_until(gone, what=f"every object of stack {name} to be removed", timeout_s=timeout_s, interval_s=1.0)
+    except StackError as exc:
+        log.warning("%s; run: stackdrill reap --stack-name %s --remove", exc, name)
 
 
 def sweep_stack(name: str) -> tuple[int, int]:

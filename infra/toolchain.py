@@ -6,6 +6,7 @@ checks them, and says for each missing one the command that fixes it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import os
@@ -44,6 +45,7 @@ def pulumi_binary() -> Path | None:
     return Path(found) if found else None
 
 
+@functools.cache
 def toxiproxy_build() -> str:
     """The name of our Toxiproxy build: its version and the patch it carries (as scripts/setup.sh names it)."""
     patch = ROOT / "tools" / "toxiproxy-concurrent-dial.patch"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -135,3 +137,62 @@ class FakeServer:
             self._loop.call_soon_threadsafe(self._stopped.set)
         if self._thread is not None:
             self._thread.join(5.0)
+
+
+def closed_port_url() -> str:
+    """A loopback URL on which nothing listens (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+class DroppingServer:
+    """Accepts a connection, reads one whole request, then drops it without an answer.
+
+    The request reached the server, so a client must count it as lost, not try another
+    edge with it. With `reset`, the drop is a TCP reset (SO_LINGER 0) instead of a close.
+    """
+
+    def __init__(self, *, reset: bool = False) -> None:
+        self.reset = reset
+        self.requests_read = 0
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.05)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+
+    def start(self) -> DroppingServer:
+        """Serve until close()."""
+        self._thread.start()
+        return self
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _addr = self._sock.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(2.0)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                if b"\r\n\r\n" in data:
+                    self.requests_read += 1
+                if self.reset:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    def close(self) -> None:
+        """Stop serving and close the listening socket."""
+        self._stop.set()
+        self._thread.join(5.0)
+        self._sock.close()

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 from failover_tests.journal import Entry, Journal
 from failover_tests.targets import EdgeTarget, Inventory, Target, describe
 from infra.errors import FaultError, RevertError, ScenarioError, StackError
-from infra.wait import wait_until
+from infra.wait import GiveUp, wait_until
 
 log = logging.getLogger(__name__)
 REQUIRED: Any = object()
@@ -128,13 +128,30 @@ def validate_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def wait_for(check: Callable[[], bool], what: str, timeout_s: float = 10.0) -> bool:
-    """Poll a condition until true or the deadline (`infra.wait.wait_until`); return whether it came true."""
+    """Poll a condition until true or the deadline (`infra.wait.wait_until`); return whether it came true.
+
+    An error raised by the check ends the wait and propagates (a Docker or admin-endpoint error
+    is the fault's error, not a "not yet")."""
+
+    def probe() -> tuple[bool, None]:
+        try:
+            return check(), None
+        except Exception as exc:
+            raise _CheckRaised(str(exc)) from exc
+
     try:
-        wait_until(lambda: (check(), None), what=what, timeout_s=timeout_s, interval_s=0.1)
+        wait_until(probe, what=what, timeout_s=timeout_s, interval_s=0.1)
+    except _CheckRaised as exc:
+        assert exc.__cause__ is not None
+        raise exc.__cause__ from None
     except StackError as exc:
         log.warning("%s", exc)
         return False
     return True
+
+
+class _CheckRaised(GiveUp):
+    """Carries an error of a `wait_for` check out of `wait_until` (which retries other errors)."""
 
 
 class Fault(ABC):

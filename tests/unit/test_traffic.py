@@ -14,8 +14,7 @@ from failover_tests.traffic import (
     summarize,
 )
 from infra.errors import ScenarioError
-from tests.fakes import FakeServer
-from tests.unit.conftest import DroppingServer, closed_port_url
+from tests.fakes import DroppingServer, FakeServer, closed_port_url
 
 # -- the probe against a healthy server -------------------------------------------------
 

@@ -14,8 +14,8 @@ from failover_tests.traffic import (
     summarize,
 )
 from infra.errors import ScenarioError
+from infra.wait import wait_until
 from tests.fakes import FakeServer
-from tests.unit.conftest import wait_until
 
 # -- answers ----------------------------------------------------------------------------------
 
@@ -44,9 +44,9 @@ def test_ok_statuses_override_the_2xx_default(server: FakeServer) -> None:
 def test_stop_ends_scheduling_early_and_marks_share_the_clock(server: FakeServer) -> None:
     spec = PathSpec("web.home", "GET", "/")
     with Probe([server.url], [spec], rate_per_s=50, duration_s=30) as probe:
-        wait_until(lambda: len(probe.records) >= 5, 5.0, "5 records")
+        wait_until(lambda: (len(probe.records) >= 5, None), what="5 records", timeout_s=5.0, interval_s=0.01)
         applied = probe.mark("fault applied")
-        wait_until(lambda: len(probe.records) >= 10, 5.0, "10 records")
+        wait_until(lambda: (len(probe.records) >= 10, None), what="10 records", timeout_s=5.0, interval_s=0.01)
         probe.mark("fault reverted")
     assert not probe.running
     records = probe.records

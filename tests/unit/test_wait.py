@@ -37,3 +37,16 @@ def test_give_up_ends_the_wait_and_done_returns_the_observation() -> None:
     with pytest.raises(GiveUp):
         wait_until(lambda: (_ for _ in ()).throw(GiveUp("container exited")), what="x", timeout_s=60)
     assert wait_until(lambda: (True, "ready"), what="x", timeout_s=1) == "ready"
+
+
+def test_a_faults_check_that_raises_ends_the_wait_with_its_own_error() -> None:
+    from failover_tests.faults.base import wait_for
+
+    def check() -> bool:
+        raise RuntimeError("admin endpoint refused")
+
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="admin endpoint refused"):
+        wait_for(check, "x", timeout_s=30)
+    assert time.monotonic() - t0 < 5
+    assert wait_for(lambda: False, "never", timeout_s=0.2) is False

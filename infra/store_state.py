@@ -161,3 +161,29 @@ def read(containers: Sequence[Container]) -> StoreState:
             tuple(parse_sentinel(n, *f.result()) for n, f in zip(sentinels, s_futs, strict=True)),
             tuple(parse_node(n, *f.result()) for n, f in zip(nodes, n_futs, strict=True)),
         )
+
+
+def contents(containers: Sequence[Container]) -> str:
+    """Each Redis node's role, key count and AOF state, on one line: what a lost-writes verdict
+    needs to tell a wiped store (0 keys everywhere) from writes that went to a demoted node."""
+    nodes = [c.name for c in containers if c.tier == O.TIER_REDIS]
+    states = docker_resources.states(nodes)
+    script = (
+        "redis-cli --no-auth-warning --raw DBSIZE; "
+        "redis-cli --no-auth-warning INFO persistence | grep -E '^(aof_enabled|loading):'; "
+        "redis-cli --no-auth-warning INFO replication | grep -E '^(role|master_repl_offset):'"
+    )
+
+    def one(name: str) -> str:
+        code, text = _ask(name, ["sh", "-c", script], states.get(name) == "running")
+        if code != 0:
+            return f"{name}: {text.strip()[:60] or f'exit {code}'}"
+        lines = [x.strip() for x in text.splitlines() if x.strip()]
+        info = _info("\n".join(lines[1:]))
+        return (
+            f"{name}: {info.get('role', '?')}, {lines[0] if lines else '?'} keys, "
+            f"aof {'on' if info.get('aof_enabled') == '1' else 'off'}, offset {info.get('master_repl_offset', '?')}"
+        )
+
+    with ThreadPoolExecutor(max_workers=len(nodes) or 1) as pool:
+        return "; ".join(pool.map(one, nodes))

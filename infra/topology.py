@@ -114,9 +114,9 @@ class Store(_Model):
     # refuses the writes it would otherwise acknowledge and then drop when Sentinel turns it into
     # a replica of the new primary. Below `replicas`, so losing one replica does not stop writes.
     min_replicas_to_write: int = Field(0, ge=0)
-    # A Redis node does not start while the Sentinels are failing it over or about to
-    # (services/app/redis_fence.py): an old primary cannot come back as a primary and acknowledge
-    # writes the promotion it raced will drop. false: the node starts at once (unsafe).
+    # A restarted Redis node the Sentinels still name the primary does not start before they have
+    # promoted another (services/app/redis_fence.py): an old primary cannot come back as a primary
+    # and acknowledge writes the promotion it raced will drop. false: the node starts at once (unsafe).
     restart_fence: bool = True
     # The zones the Redis nodes spread over, one after another; empty: the topology's zones.
     zones: list[str] = Field(default_factory=list)

@@ -103,7 +103,7 @@ def lost_writes(
     where = f"after recovery [{start_s:.1f} s..{end_s:.1f} s]"
     msg = f"api.sessions: {lost} of {len(acked)} acknowledged writes lost {where}"
     if limit is not None and not passed:
-        msg = f"api.sessions: {lost} acknowledged writes lost > {limit} {where}"
+        msg = f"api.sessions: {lost} of {len(acked)} acknowledged writes lost > {limit} {where}"
     return Check(
         name="lost_writes",
         path="api.sessions",

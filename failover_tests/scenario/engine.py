@@ -6,6 +6,7 @@ recovery is observed, and the records are judged against the scenario's SLOs and
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -21,6 +22,7 @@ from failover_tests.scenario.spec import PATHS, Scenario
 from failover_tests.slo import evaluate, windows_around
 from failover_tests.traffic import PathSpec, Probe, Record
 from failover_tests.verdict import Check, Verdict
+from infra import store_state
 from infra.errors import ScenarioError, StackNotSteady
 
 log = logging.getLogger(__name__)
@@ -152,7 +154,13 @@ def run(
         writes = next((p for p in specs if p.name == "api.sessions"), None)
         if writes is None:
             raise ScenarioError(f"{scenario.name}: verify_writes needs the api.sessions path in traffic.paths")
-        extra.append(lost_writes(stack.edges[0], writes, records, scenario.max_lost_writes, fault_end, end_s))
+        lost = lost_writes(stack.edges[0], writes, records, scenario.max_lost_writes, fault_end, end_s)
+        if lost.observed:
+            # Which node lost them, and how: a wiped store reads 0 keys everywhere.
+            detail = store_state.contents(stack.containers())
+            log.warning("%s: %s; store now: %s", scenario.name, lost.message, detail)
+            lost = dataclasses.replace(lost, message=f"{lost.message} (store now: {detail})")
+        extra.append(lost)
     if scenario.max_write_gap_s is not None or (scenario.verify_writes and fault is not None):
         extra.append(write_gap_check(records, scenario.max_write_gap_s, fault_start, end_s))
     if scenario.max_restore_write_gap_s is not None and fault is not None and error is None:

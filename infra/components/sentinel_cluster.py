@@ -15,6 +15,8 @@ from infra.topology import Store
 MASTER_NAME = "sessions"
 SENTINEL_PORT = 26379
 REDIS_PORT = 6379
+# Written by the start-up fence once a node has served: its presence tells a restart from a first start.
+FENCE_MARKER = "/var/lib/stackdrill/.served"
 # Sentinel's own timers (SENTINEL DEBUG, Redis >= 7.0), applied at every start.
 # - info-period 1000: Sentinel refreshes a replica's INFO every 10 s until the primary is down,
 #   but trusts it for only 5 s once the primary is down: about half the time the first election
@@ -84,7 +86,7 @@ class SentinelCluster(pulumi.ComponentResource):
         fence = (
             "python3 -m services.app.redis_fence --me {me} "
             f"--sentinels {','.join(self.sentinel_names)} --master {MASTER_NAME} "
-            f"--down-after-ms {store.down_after_ms} --bound-s {bound_s:g}; "
+            f"--down-after-ms {store.down_after_ms} --bound-s {bound_s:g} --marker {FENCE_MARKER}; "
             if store.replicas and store.restart_fence
             else ""
         )

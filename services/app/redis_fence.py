@@ -7,11 +7,18 @@ took after the promotion are dropped when Sentinel turns it into a replica of th
 Measured here (default topology, primary stopped for 0.6-0.9 s under 20 writes/s): 2
 acknowledged writes lost in 2 of 3 runs, and 42 in one CI run of `primary-restart`.
 
-So before `redis-server` starts, this asks the Sentinels how they see the node. While one of
-them names it the primary and is failing it over, has it objectively down, or is about to
-flag it (its pending ping is older than `down_after_ms` minus a margin), the node stays down
-until the failover is over (a Sentinel names another primary) or a bound passes. A node that
-no Sentinel names the primary, or that no Sentinel can be asked about, starts at once.
+So before `redis-server` starts, this asks the Sentinels how they see the node. A node that
+has served before (its marker file exists: this is a restart) and that every answering Sentinel
+still names the primary stays down until a Sentinel names another primary (the failover is
+over), or the Sentinels plainly will not fail it over (subjectively down without a quorum for
+`SDOWN_GRACE_S`), or a bound passes. An earlier rule let a restarted primary start at once when
+the Sentinels did not look about to act; but the decision and the node's first PING reply are
+apart by the interpreter's exit, redis-server's start and the AOF load, and on a loaded CI
+machine the Sentinels crossed `down_after_ms` in between: the node took writes, the promotion
+landed, and 60 acknowledged writes were lost (CI, `primary-restart` on the default topology).
+A node starting for the first time (no marker) starts unless the Sentinels are failing it over,
+have it objectively down, or are about to flag it. A node that no Sentinel names the primary,
+or that no Sentinel can be asked about, starts at once.
 
 Run as `python3 -m services.app.redis_fence --me NAME --sentinels H1,H2 ...`; exits 0 always
 (a fence that cannot decide must not keep the store down).
@@ -25,6 +32,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 SENTINEL_PORT = 26379
@@ -58,13 +66,18 @@ def view_of(sentinel: str, state: Mapping[str, Any]) -> View:
     )
 
 
-def reason_to_wait(views: Sequence[View], me: str, down_after_ms: int, sdown_for_s: float) -> str | None:
+def reason_to_wait(
+    views: Sequence[View], me: str, down_after_ms: int, sdown_for_s: float, *, restarted: bool = False
+) -> str | None:
     """Why the node must stay down now, or None to start it.
 
     `sdown_for_s`: how long the Sentinels have had it subjectively down without a quorum.
+    `restarted`: the node has served before (a restart, not its first start).
     """
-    if any(v.primary != me for v in views):
-        return None  # a Sentinel already names another primary: the node comes back as a replica
+    if not views or any(v.primary != me for v in views):
+        # No Sentinel to ask (never keep the store down on that), or one already names another
+        # primary: the node comes back as a replica.
+        return None
     for v in views:
         if "failover_in_progress" in v.flags:
             return f"{v.sentinel} is failing {me} over"
@@ -72,6 +85,8 @@ def reason_to_wait(views: Sequence[View], me: str, down_after_ms: int, sdown_for
             return f"{v.sentinel} has {me} objectively down"
     if any("s_down" in v.flags for v in views):
         return None if sdown_for_s >= SDOWN_GRACE_S else f"{me} is subjectively down, waiting for a quorum"
+    if restarted:
+        return f"the Sentinels still name {me} the primary: a restarted primary waits for their failover"
     clock = max((max(v.ping_pending_ms, v.last_ok_ms) for v in views), default=0)
     if clock >= down_after_ms - START_MARGIN_MS:
         return f"{me} unanswered for {clock} ms of the {down_after_ms} ms down-after: the Sentinels are about to act"
@@ -100,7 +115,9 @@ def _ask(host: str, master: str, timeout_s: float) -> View | None:
         return None
 
 
-def fence(me: str, sentinels: Sequence[str], master: str, down_after_ms: int, bound_s: float) -> str:
+def fence(
+    me: str, sentinels: Sequence[str], master: str, down_after_ms: int, bound_s: float, *, restarted: bool = False
+) -> str:
     """Wait until the node may start; return what decided it (for the container log)."""
     deadline = time.monotonic() + bound_s
     sdown_since: float | None = None
@@ -111,7 +128,9 @@ def fence(me: str, sentinels: Sequence[str], master: str, down_after_ms: int, bo
             now = time.monotonic()
             sdown = any("s_down" in v.flags for v in views)
             sdown_since = (sdown_since or now) if sdown else None
-            why = reason_to_wait(views, me, down_after_ms, now - sdown_since if sdown_since else 0.0)
+            why = reason_to_wait(
+                views, me, down_after_ms, now - sdown_since if sdown_since else 0.0, restarted=restarted
+            )
             if why is None:
                 other = next((v.primary for v in views if v.primary != me), "")
                 now_is = f"{other} is the primary" if other else f"{len(views)} Sentinel(s) see no failover pending"
@@ -130,9 +149,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--master", default="sessions")
     parser.add_argument("--down-after-ms", type=int, required=True)
     parser.add_argument("--bound-s", type=float, required=True)
+    parser.add_argument(
+        "--marker", type=Path, default=None, help="file that marks a node that has served before (kept across restarts)"
+    )
     args = parser.parse_args(argv)
     hosts = [h for h in args.sentinels.split(",") if h]
-    print(f"redis_fence: {fence(args.me, hosts, args.master, args.down_after_ms, args.bound_s)}", file=sys.stderr)
+    restarted = args.marker is not None and args.marker.exists()
+    decision = fence(args.me, hosts, args.master, args.down_after_ms, args.bound_s, restarted=restarted)
+    print(f"redis_fence: {'restart' if restarted else 'first start'}: {decision}", file=sys.stderr)
+    if args.marker is not None:
+        try:
+            args.marker.touch()
+        except OSError as exc:  # a fence that cannot write its marker still lets the node start
+            print(f"redis_fence: could not write {args.marker}: {exc}", file=sys.stderr)
     return 0
 
 

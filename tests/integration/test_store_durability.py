@@ -66,6 +66,8 @@ def test_a_primary_without_persistence_loses_writes_and_the_drill_says_so(
     # replica, and every session written before the restart is gone.
     lost = [c for c in result.verdict.failures if c.name == "lost_writes"]
     assert lost and lost[0].observed, f"no lost writes judged: {result.verdict.failure_message()}"
+    # The verdict says what the store holds now, so a red run can tell a wipe from a demotion.
+    assert "store now:" in lost[0].message and "keys, aof off" in lost[0].message, lost[0].message
     assert _still_there(broken.edges[0], keys) == 0, "sessions written before the restart survived it"
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from services.app.redis_fence import SDOWN_GRACE_S, View, reason_to_wait, view_of
+from pathlib import Path
+
+import pytest
+
+from services.app.redis_fence import SDOWN_GRACE_S, View, main, reason_to_wait, view_of
 
 ME = "sd-s-redis-0"
 
@@ -27,6 +31,28 @@ def test_a_primary_about_to_be_flagged_waits_and_a_fresh_one_starts() -> None:
     assert reason_to_wait([view(pending=0, last_ok=200)], ME, 1000, 0.0) is None
     # A long down-after (the unsafe no-persistence topology): a quick restart is not fenced.
     assert reason_to_wait([view(last_ok=1500)], ME, 5000, 0.0) is None
+
+
+def test_a_restarted_primary_waits_for_the_failover_even_when_the_sentinels_look_calm() -> None:
+    """The decision and the node's first PING reply are apart by its start-up: a restarted primary
+    the Sentinels still name never starts as primary before they have replaced it."""
+    calm = [view(pending=0, last_ok=200)]
+    assert reason_to_wait(calm, ME, 1000, 0.0) is None  # first start: nothing to protect yet
+    assert "waits for their failover" in str(reason_to_wait(calm, ME, 1000, 0.0, restarted=True))
+    # ... until a Sentinel names another primary, or the Sentinels plainly will not fail it over.
+    assert reason_to_wait(calm + [view(primary="sd-s-redis-1")], ME, 1000, 0.0, restarted=True) is None
+    flagged = [view(flags="master,s_down", last_ok=3000)]
+    assert reason_to_wait(flagged, ME, 1000, SDOWN_GRACE_S, restarted=True) is None
+    assert reason_to_wait([], ME, 1000, 0.0, restarted=True) is None
+
+
+def test_the_marker_tells_a_restart_from_a_first_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    marker = tmp_path / ".served"
+    args = ["--me", ME, "--sentinels", "", "--down-after-ms", "1000", "--bound-s", "1", "--marker", str(marker)]
+    assert main(args) == 0 and marker.exists()
+    assert "first start" in capsys.readouterr().err
+    assert main(args) == 0
+    assert "redis_fence: restart:" in capsys.readouterr().err
 
 
 def test_subjectively_down_without_a_quorum_waits_only_a_grace() -> None:

@@ -29,8 +29,9 @@ before any test runs, so it never has a verdict.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from failover_tests.traffic import JSONValue
 from infra.errors import EXIT_BAD_INPUT, EXIT_KIT_ERROR
@@ -45,12 +46,16 @@ __all__ = [
     "FAILED",
     "INTERRUPTED",
     "PASSED",
+    "REPORT_SCHEMA",
     "SKIPPED",
     "Outcome",
     "OutcomeLog",
     "RunVerdict",
     "run_verdict",
 ]
+
+# The version of report.json, whose top level is the run's verdict and exit code (`write_report`).
+REPORT_SCHEMA = "stackdrill.report/1"
 
 PASSED = "passed"
 FAILED = "failed"
@@ -89,6 +94,17 @@ class Outcome:
     def name(self) -> str:
         """What the report and the summary table call it: its scenario names, else the test's name."""
         return ", ".join(self.scenarios) if self.scenarios else self.test
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Outcome:
+        """An outcome read back from report.json's `tests` (the inverse of `to_dict`)."""
+        return cls(
+            nodeid=str(doc["nodeid"]),
+            outcome=str(doc["outcome"]),
+            duration_s=float(doc.get("duration_s") or 0.0),
+            message=str(doc.get("message") or ""),
+            scenarios=tuple(str(n) for n in doc.get("scenarios") or ()),
+        )
 
     def to_dict(self) -> dict[str, JSONValue]:
         """The outcome as a JSON-ready dict."""

@@ -50,6 +50,7 @@ __all__ = [
     "SLO",
     "Window",
     "evaluate",
+    "pair_text",
     "recovery_time_s",
     "windows_around",
 ]
@@ -180,7 +181,7 @@ class SLO:
         }
 
 
-def _pair(observed: float, limit: float, decimals: int, max_decimals: int = 6) -> tuple[str, str]:
+def pair_text(observed: float, limit: float, decimals: int, max_decimals: int = 6) -> tuple[str, str]:
     """Format observed and limit with the fewest decimals (>= `decimals`) that tell them apart."""
     while True:
         obs, lim = f"{observed:.{decimals}f}", f"{limit:.{decimals}f}"
@@ -318,7 +319,7 @@ def _window_checks(slo: SLO, window: Window, stats: WindowStats, fault_label: st
     if slo.min_success is not None and stats.success_ratio is not None:
         ratio = stats.success_ratio
         passed = ratio >= slo.min_success
-        obs, lim = _pair(ratio * 100.0, slo.min_success * 100.0, 1)
+        obs, lim = pair_text(ratio * 100.0, slo.min_success * 100.0, 1)
         text = f"success {obs}% {'>=' if passed else '<'} {lim}%"
         if stats.fallback_is_failure and stats.fallback_count:
             text += f" ({stats.fallback_count} fallback answers counted as failures)"
@@ -326,7 +327,7 @@ def _window_checks(slo: SLO, window: Window, stats: WindowStats, fault_label: st
     if slo.max_fallback_share is not None and stats.fallback_share is not None:
         share = stats.fallback_share
         passed = share <= slo.max_fallback_share
-        obs, lim = _pair(share * 100.0, slo.max_fallback_share * 100.0, 1)
+        obs, lim = pair_text(share * 100.0, slo.max_fallback_share * 100.0, 1)
         text = f"fallback {obs}% {'<=' if passed else '>'} {lim}%"
         out.append(check("fallback", share, slo.max_fallback_share, passed, text))
     for name, value, limit in (
@@ -337,7 +338,7 @@ def _window_checks(slo: SLO, window: Window, stats: WindowStats, fault_label: st
         if limit is None or value is None:
             continue
         passed = value <= limit
-        obs, lim = _pair(value, limit, 0)
+        obs, lim = pair_text(value, limit, 0)
         text = f"{name} {obs} ms {'<=' if passed else '>'} {lim} ms"
         out.append(check(name, value, limit, passed, text))
     if slo.max_consecutive_failures is not None:
@@ -374,7 +375,7 @@ def _recovery_check(
         text = "no recovery" if has_requests else "no requests to measure recovery"
     else:
         passed = recovery <= slo.max_recovery_s
-        obs, lim = _pair(recovery, slo.max_recovery_s, 1)
+        obs, lim = pair_text(recovery, slo.max_recovery_s, 1)
         text = f"recovery {obs} s {'<=' if passed else '>'} {lim} s"
     return Check(
         name="recovery",

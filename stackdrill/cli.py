@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from rich.table import Table
 
 from infra.errors import EXIT_KIT_ERROR, ScenarioError, StackdrillError, exit_code_of
 from infra.outputs import StackOutputs
+
+if TYPE_CHECKING:
+    from failover_tests.baseline import GateSettings
 
 app = typer.Typer(
     add_completion=False,
@@ -277,17 +280,37 @@ def drill(
     junit: Annotated[
         Path | None, typer.Option("--junit", help="also write JUnit XML there (one testcase per test)")
     ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            metavar="DIR",
+            help="drift gate: also judge the run against the newest green report.json files in DIR",
+        ),
+    ] = None,
+    baseline_runs: Annotated[
+        int | None, typer.Option("--baseline-runs", help="how many of the newest green runs to compare with (3)")
+    ] = None,
+    baseline_tolerance: Annotated[
+        float | None,
+        typer.Option("--baseline-tolerance", help="how far above the median a figure may go, a fraction (0.10)"),
+    ] = None,
+    baseline_save: Annotated[
+        bool, typer.Option("--baseline-save", help="after a green run, copy its report.json into the --baseline DIR")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Up, run the failover suites with traffic, write the report, down.
 
-    Exit 0 when every test passed, 1 when a verdict failed, 2 on bad input, 3 when the kit could
-    not run a test (setup failed, stack not steady), 130 when interrupted (Ctrl-C, SIGTERM).
+    Exit 0 when every test passed, 1 when a verdict failed (or a figure regressed against the
+    --baseline runs), 2 on bad input, 3 when the kit could not run a test (setup failed, stack
+    not steady), 130 when interrupted (Ctrl-C, SIGTERM).
     """
     from infra import topology as topo_mod
     from stackdrill.drill import run_drill
 
     topo_mod.load(topology)  # bad input fails here, before anything is created
+    gate = _gate_settings(baseline, runs=baseline_runs, tolerance=baseline_tolerance, save=baseline_save)
     try:
         code = run_drill(
             scenarios or [],
@@ -300,11 +323,32 @@ def drill(
             console=console,
             out=out,
             junit=junit,
+            baseline=gate,
         )
     except KeyboardInterrupt:  # outside pytest's own handling (e.g. during the final teardown)
         console.print("interrupted")
         raise typer.Exit(130) from None
     raise typer.Exit(code)
+
+
+def _gate_settings(
+    directory: Path | None, *, runs: int | None, tolerance: float | None, save: bool
+) -> GateSettings | None:
+    """The drift gate's options, validated (bad input: ScenarioError, exit 2); None without --baseline."""
+    from failover_tests.baseline import DEFAULT_RUNS, DEFAULT_TOLERANCE, GateSettings
+
+    if directory is None:
+        options = (("--baseline-runs", runs), ("--baseline-tolerance", tolerance), ("--baseline-save", save or None))
+        given = [name for name, value in options if value is not None]
+        if given:
+            raise ScenarioError(f"{given[0]} needs --baseline DIR, the directory that keeps green report.json files")
+        return None
+    return GateSettings(
+        dir=directory,
+        runs=DEFAULT_RUNS if runs is None else runs,
+        tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
+        save=save,
+    )
 
 
 def main() -> None:

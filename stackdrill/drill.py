@@ -4,6 +4,10 @@ The table, report.json and report.html hold every test the drill started (prefli
 included) with its outcome; the exit code is the run's verdict (`failover_tests.outcomes`):
 0 passed, 1 a verdict failed, 2 bad input (no test matches, a scenario file does not
 validate), 3 the kit could not run (setup failed, stack not steady), 130 interrupted.
+
+With a drift gate (`--baseline DIR`, `failover_tests.baseline`) the run is also judged against
+the newest green report.json files in DIR, read before the run starts; report.json and
+report.html are written again as judged, and the JUnit file, the table and the exit code follow.
 """
 
 from __future__ import annotations
@@ -16,14 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import failover_tests
+from failover_tests.baseline import Gate, GateSettings, History, apply, load_baselines, save_baseline
 from failover_tests.outcomes import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
     EXIT_KIT_ERROR,
+    EXIT_PASSED,
     INTERRUPTED,
     Outcome,
     RunVerdict,
@@ -173,12 +180,15 @@ def run_drill(
     console: Console,
     out: Console,
     junit: Path | None = None,
+    baseline: GateSettings | None = None,
 ) -> int:
     """Run the suites (or the named scenarios); print the summary; return the exit code.
 
     With `junit`, the JUnit XML of the run is written there on every path (a run that judged
-    nothing gets one error testcase saying why).
+    nothing gets one error testcase saying why). With `baseline`, the run is also judged against
+    the green runs kept in its directory (read before the run, so a run is never its own baseline).
     """
+    history = load_baselines(baseline.dir, baseline.runs) if baseline is not None else None
     args = ["-p", "no:terminal", "-p", "no:cacheprovider", "--topology", topology, "--report-dir", report_dir]
     if stack_name:
         args += ["--stack-name", stack_name]
@@ -207,8 +217,14 @@ def run_drill(
         return code
     report_path = Path(report_dir) / "report.json"
     report = _load_report(report_path, not_before=started_wall)
-    _write_junit(junit, report, code, f"the drill ran no test to judge (pytest exit code {pytest_code})")
     outcomes = collector.tests.outcomes() if collector is not None else []
+    gate: Gate | None = None
+    if baseline is not None and history is not None and report:
+        gate = _judge_against_history(report, history, baseline, Path(report_dir), collector)
+        report, outcomes, verdict = gate.report, gate.outcomes(), gate.verdict
+        code = exit_code(pytest_code, verdict=verdict, collection_errors=len(plugin.errors))
+    _write_junit(junit, report, code, f"the drill ran no test to judge (pytest exit code {pytest_code})")
+    saved = _save_baseline(baseline, gate, code, report_path)
     rows = _rows(outcomes, report)
     verdict_name = verdict.verdict if verdict is not None else "error"
     if as_json:
@@ -221,11 +237,14 @@ def run_drill(
                     "duration_s": elapsed,
                     "tests": rows,
                     "report": str(Path(report_dir) / "report.html") if report else None,
+                    **({"baseline": _gate_json(gate, saved)} if gate is not None else {}),
                 }
             )
         )
     else:
         _table(out, rows, report, elapsed, Path(report_dir) if report else None)
+        if gate is not None:
+            _print_gate(out, gate, saved, save=baseline is not None and baseline.save)
         if verdict is not None:
             out.print(f"{verdict.describe()} in {elapsed:.0f} s: {verdict_name.upper()} (exit {code})")
     if code == EXIT_INTERRUPTED:
@@ -233,6 +252,59 @@ def run_drill(
     elif code == EXIT_KIT_ERROR and verdict is None:
         console.print(f"[red]error:[/] the drill ran no test to judge (pytest exit code {pytest_code})")
     return code
+
+
+def _judge_against_history(
+    report: dict[str, Any],
+    history: History,
+    settings: GateSettings,
+    report_dir: Path,
+    collector: ReportCollector | None,
+) -> Gate:
+    """Judge the run's report against its history; write report.json and report.html again, as judged.
+
+    The HTML draws its charts from the session's results (report.json keeps no single request)
+    and takes every verdict from the judged document, so the two files agree.
+    """
+    from failover_tests.report import render_html, write_report_json
+
+    gate = apply(report, history, settings.tolerance)
+    write_report_json(gate.report, report_dir)
+    if collector is not None:
+        render_html(collector.results, gate.report, report_dir)
+    return gate
+
+
+def _save_baseline(settings: GateSettings | None, gate: Gate | None, code: int, report_path: Path) -> Path | None:
+    """With `--baseline-save`, a green run's report.json joins the history; None when nothing was saved."""
+    if settings is None or not settings.save or gate is None or code != EXIT_PASSED:
+        return None
+    return save_baseline(report_path, str(gate.report["generated_at"]), settings.dir)
+
+
+def _print_gate(out: Console, gate: Gate, saved: Path | None, *, save: bool) -> None:
+    """One line per regression, one for the gate, its notes, and whether the run joined the history."""
+    for judged in gate.regressions:
+        out.print(f"[red]REGRESSION[/] {escape(judged.figure.scenario)}: {escape(judged.message)}", highlight=False)
+    out.print(gate.describe(), markup=False, highlight=False)
+    for note in gate.report["baseline"]["notes"]:
+        out.print(f"  {note}", markup=False, highlight=False)
+    if saved is not None:
+        out.print(f"saved as a green baseline: {saved}", markup=False, highlight=False)
+    elif save:
+        out.print("not saved as a baseline: the run is not green", markup=False, highlight=False)
+
+
+def _gate_json(gate: Gate, saved: Path | None) -> dict[str, Any]:
+    """The drift gate's part of `--json`: what it judged, what regressed, where the run was saved."""
+    return {
+        "summary": gate.describe(),
+        "judged": len(gate.judgements),
+        "runs": len(gate.history.runs),
+        "regressions": [{"scenario": j.figure.scenario, "message": j.message} for j in gate.regressions],
+        "notes": list(gate.report["baseline"]["notes"]),
+        "saved": str(saved) if saved is not None else None,
+    }
 
 
 def _write_junit(path: Path | None, report: dict[str, Any], code: int, why: str) -> None:

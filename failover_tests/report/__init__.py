@@ -8,7 +8,7 @@ ok, errors by kind, fallbacks, latency p50/p99/max, requests per replica). Every
 bucket or of a window, is `failover_tests.traffic.percentiles` (HdrHistogram).
 
 Modules: `compact` (buckets, worst figures, the JSON of a scenario), `charts` (inline SVG),
-`view` (the HTML view and `write_report`).
+`view` (the document, `build_report`; the HTML, `render_html`; both, `write_report`).
 
 The HTML needs nothing but itself: inline CSS, and charts drawn here as inline SVG (latency
 and errors per path with the fault window shaded, replicas serving traffic over time, the
@@ -18,7 +18,14 @@ status page's view over time). Every chart is an ``<svg class="chart" data-chart
 from __future__ import annotations
 
 from failover_tests.report.compact import DEFAULT_BUCKET_S, REPORT_SCHEMA, Bucket, compact_records
-from failover_tests.report.view import TEMPLATE_NAME, TEMPLATES_DIR, write_report
+from failover_tests.report.view import (
+    TEMPLATE_NAME,
+    TEMPLATES_DIR,
+    build_report,
+    render_html,
+    write_report,
+    write_report_json,
+)
 from failover_tests.results import ScenarioResult, StatusSample
 
 __all__ = [
@@ -29,6 +36,9 @@ __all__ = [
     "Bucket",
     "ScenarioResult",
     "StatusSample",
+    "build_report",
     "compact_records",
+    "render_html",
     "write_report",
+    "write_report_json",
 ]

@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from failover_tests.outcomes import REPORT_SCHEMA as REPORT_SCHEMA  # defined with the verdict it versions
 from failover_tests.results import ScenarioResult
 from failover_tests.traffic import (
     JSONValue,
@@ -19,7 +20,6 @@ from failover_tests.traffic import (
 
 log = logging.getLogger(__name__)
 
-REPORT_SCHEMA = "stackdrill.report/1"
 DEFAULT_BUCKET_S = 0.25
 
 

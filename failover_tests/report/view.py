@@ -1,4 +1,9 @@
-"""The HTML view of a run and `write_report`, which writes `report.json` and `report.html`."""
+"""The HTML view of a run and `write_report`, which writes `report.json` and `report.html`.
+
+`build_report` makes the report.json document and `render_html` the HTML of a run; the HTML takes
+every verdict it shows from the document, so a document judged again after the run (the drift
+gate, `failover_tests.baseline`) is rendered as judged.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,13 @@ import math
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from failover_tests.outcomes import ERROR, FAILED, PASSED, SKIPPED, Outcome, run_verdict
+from failover_tests.outcomes import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, Outcome, run_verdict
 from failover_tests.report.charts import COLORS, fmt_ms, latency_chart, replicas_chart, status_chart
 from failover_tests.report.compact import (
     DEFAULT_BUCKET_S,
@@ -76,13 +83,14 @@ def _slug(name: str, taken: set[str]) -> str:
 
 def _scenario_view(
     result: ScenarioResult,
+    doc: Mapping[str, Any],
     buckets_by_path: Mapping[str, Sequence[Bucket]],
     stats: Sequence[WindowStats],
     worst: Worst,
     bucket_s: float,
     slug: str,
 ) -> dict[str, object]:
-    """What the template shows for one scenario, formatted."""
+    """What the template shows for one scenario, formatted; its verdict as its report.json `doc` says."""
     charts = []
     for path in result.path_names:
         buckets = buckets_by_path.get(path, [])
@@ -100,7 +108,7 @@ def _scenario_view(
         )
     replicas_svg, replicas_legend = replicas_chart(result, bucket_s)
     status_svg, status_legend = status_chart(result)
-    verdict = result.verdict
+    verdict: Mapping[str, Any] = doc.get("verdict") or {}
     recovery = "–"
     if worst.recovery_checked:
         recovery = "never" if worst.recovery_s is None else f"{worst.recovery_s:.1f} s"
@@ -108,7 +116,7 @@ def _scenario_view(
         "slug": slug,
         "name": result.name,
         "description": result.description,
-        "status": result.status,
+        "status": doc.get("status", result.status),
         "fault": result.fault_label or "–",
         "targets": ", ".join(result.targets) or "–",
         "seed": "–" if result.seed is None else str(result.seed),
@@ -119,10 +127,10 @@ def _scenario_view(
         ),
         "duration": f"{result.duration_s:.1f} s",
         "error": result.error,
-        "failures": [c.message for c in verdict.failures] if verdict else [],
-        "checks": [{"passed": c.passed, "message": c.message, "name": c.name} for c in verdict.checks]
-        if verdict
-        else [],
+        "failures": list(verdict.get("failures") or []),
+        "checks": [
+            {"passed": c["passed"], "message": c["message"], "name": c["name"]} for c in verdict.get("checks") or []
+        ],
         "stats": [
             {
                 "path": s.path,
@@ -198,6 +206,155 @@ def _outcomes_of(results: Sequence[ScenarioResult]) -> list[Outcome]:
     ]
 
 
+@dataclass(frozen=True)
+class _Analysed:
+    """What both report.json and the HTML read of one scenario, computed once."""
+
+    result: ScenarioResult
+    stats: list[WindowStats]
+    worst: Worst
+    buckets: dict[str, list[Bucket]]
+
+
+def _analyse(results: Sequence[ScenarioResult], bucket_s: float) -> list[_Analysed]:
+    out = []
+    for result in results:
+        stats = scenario_stats(result)
+        out.append(_Analysed(result, stats, worst_of(result, stats), compact_records(result.records, bucket_s)))
+    return out
+
+
+def build_report(
+    results: Sequence[ScenarioResult],
+    meta: Mapping[str, JSONValue],
+    *,
+    tests: Sequence[Outcome] | None = None,
+    interrupted: bool = False,
+    spof: Sequence[str] = (),
+    bucket_s: float = DEFAULT_BUCKET_S,
+) -> dict[str, JSONValue]:
+    """The report.json document of a run (see `write_report`)."""
+    analysed = _analyse(results, bucket_s)
+    return _document(analysed, meta, tests=tests, interrupted=interrupted, spof=spof, bucket_s=bucket_s)
+
+
+def _document(
+    analysed: Sequence[_Analysed],
+    meta: Mapping[str, JSONValue],
+    *,
+    tests: Sequence[Outcome] | None,
+    interrupted: bool,
+    spof: Sequence[str],
+    bucket_s: float,
+) -> dict[str, JSONValue]:
+    results = [a.result for a in analysed]
+    generated_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    all_spof: list[str] = [s for s in dict.fromkeys(spof)]
+    for result in results:
+        all_spof.extend(s for s in result.spof if s not in all_spof)
+    outcomes = list(tests) if tests is not None else _outcomes_of(results)
+    run = run_verdict(outcomes, interrupted=interrupted)
+    counts = Counter(r.status for r in results)
+    summary: dict[str, JSONValue] = {
+        **{k: v for k, v in run.to_dict().items() if k not in ("verdict", "exit_code")},
+        "scenarios": len(results),
+        "scenario_status": {
+            "pass": counts["pass"],
+            "caught": counts["caught"],
+            "fail": counts["fail"],
+            "error": counts["error"],
+            "unjudged": counts["unjudged"],
+        },
+    }
+    return {
+        "schema": REPORT_SCHEMA,
+        "generated_at": generated_at,
+        "verdict": run.verdict,
+        "exit_code": run.exit_code,
+        "meta": dict(meta),
+        "summary": summary,
+        "tests": [o.to_dict() for o in outcomes],
+        "spof": list(all_spof),
+        "scenarios": [scenario_json(a.result, a.stats, a.buckets, bucket_s) for a in analysed],
+    }
+
+
+def write_report_json(report: Mapping[str, Any], out_dir: Path | str) -> Path:
+    """Write a report.json document into `out_dir`; return its path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "report.json"
+    json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return json_path
+
+
+def render_html(
+    results: Sequence[ScenarioResult],
+    report: Mapping[str, Any],
+    out_dir: Path | str,
+    *,
+    bucket_s: float = DEFAULT_BUCKET_S,
+) -> Path:
+    """Write `report.html` for the run `results` produced, as its report.json document `report` judges it.
+
+    The charts and window tables come from the results (report.json keeps no single request);
+    every verdict shown (the run's, each test's outcome, each scenario's status, checks and
+    failures) comes from the document, so the HTML says what report.json says even after the
+    document was judged again (`failover_tests.baseline`). The document's scenarios are the
+    results', in the same order.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return _render(_analyse(results, bucket_s), report, out, bucket_s)
+
+
+def _render(analysed: Sequence[_Analysed], report: Mapping[str, Any], out: Path, bucket_s: float) -> Path:
+    docs: list[Mapping[str, Any]] = list(report.get("scenarios") or [])
+    if len(docs) != len(analysed):
+        raise ValueError(f"report.json holds {len(docs)} scenarios, the run {len(analysed)}: not the same run")
+    taken: set[str] = set()
+    slugs: dict[str, str] = {}
+    views: list[dict[str, object]] = []
+    for item, doc in zip(analysed, docs, strict=True):
+        slug = _slug(item.result.name, taken)
+        slugs.setdefault(item.result.name, slug)
+        views.append(_scenario_view(item.result, doc, item.buckets, item.stats, item.worst, bucket_s, slug))
+    outcomes = [Outcome.from_dict(t) for t in report.get("tests") or []]
+    test_views = [
+        {
+            "name": o.name,
+            "test": o.test,
+            "outcome": o.outcome,
+            "duration": f"{o.duration_s:.1f} s",
+            "message": o.message,
+            "slug": next((slugs[n] for n in o.scenarios if n in slugs), None),
+        }
+        for o in outcomes
+    ]
+    meta: Mapping[str, JSONValue] = report.get("meta") or {}
+    html_text = (
+        _environment()
+        .get_template(TEMPLATE_NAME)
+        .render(
+            title="stackdrill report",
+            generated_at=report.get("generated_at", ""),
+            # Structured meta (topology, node map) stays in report.json; the header shows scalars.
+            meta=[(str(k), _meta_value(v)) for k, v in meta.items() if not isinstance(v, (dict, list))],
+            run=run_verdict(outcomes, interrupted=report.get("verdict") == INTERRUPTED),
+            tests=test_views,
+            summary=report.get("summary") or {},
+            spof=list(report.get("spof") or []),
+            scenarios=views,
+            baseline=report.get("baseline"),
+            colors=COLORS,
+            bucket_s=bucket_s,
+        )
+    )
+    html_path = out / "report.html"
+    html_path.write_text(html_text, encoding="utf-8")
+    return html_path
+
+
 def write_report(
     results: Sequence[ScenarioResult],
     out_dir: Path | str,
@@ -214,90 +371,17 @@ def write_report(
     the run's verdict is theirs. Without them, each scenario stands for one test.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    generated_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
-    all_spof: list[str] = [s for s in dict.fromkeys(spof)]
-    for result in results:
-        all_spof.extend(s for s in result.spof if s not in all_spof)
-    outcomes = list(tests) if tests is not None else _outcomes_of(results)
-    run = run_verdict(outcomes, interrupted=interrupted)
-
-    scenario_docs: list[dict[str, JSONValue]] = []
-    views: list[dict[str, object]] = []
-    taken: set[str] = set()
-    slugs: dict[str, str] = {}
-    for result in results:
-        stats = scenario_stats(result)
-        worst = worst_of(result, stats)
-        buckets = compact_records(result.records, bucket_s)
-        scenario_docs.append(scenario_json(result, stats, buckets, bucket_s))
-        slug = _slug(result.name, taken)
-        slugs.setdefault(result.name, slug)
-        views.append(_scenario_view(result, buckets, stats, worst, bucket_s, slug))
-
-    counts = Counter(r.status for r in results)
-    summary: dict[str, JSONValue] = {
-        **{k: v for k, v in run.to_dict().items() if k not in ("verdict", "exit_code")},
-        "scenarios": len(results),
-        "scenario_status": {
-            "pass": counts["pass"],
-            "caught": counts["caught"],
-            "fail": counts["fail"],
-            "error": counts["error"],
-            "unjudged": counts["unjudged"],
-        },
-    }
-    report: dict[str, JSONValue] = {
-        "schema": REPORT_SCHEMA,
-        "generated_at": generated_at,
-        "verdict": run.verdict,
-        "exit_code": run.exit_code,
-        "meta": dict(meta),
-        "summary": summary,
-        "tests": [o.to_dict() for o in outcomes],
-        "spof": list(all_spof),
-        "scenarios": list(scenario_docs),
-    }
-    json_path = out / "report.json"
-    json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-
-    test_views = [
-        {
-            "name": o.name,
-            "test": o.test,
-            "outcome": o.outcome,
-            "duration": f"{o.duration_s:.1f} s",
-            "message": o.message,
-            "slug": next((slugs[n] for n in o.scenarios if n in slugs), None),
-        }
-        for o in outcomes
-    ]
-    html_text = (
-        _environment()
-        .get_template(TEMPLATE_NAME)
-        .render(
-            title="stackdrill report",
-            generated_at=generated_at,
-            # Structured meta (topology, node map) stays in report.json; the header shows scalars.
-            meta=[(str(k), _meta_value(v)) for k, v in meta.items() if not isinstance(v, (dict, list))],
-            run=run,
-            tests=test_views,
-            summary=summary,
-            spof=all_spof,
-            scenarios=views,
-            colors=COLORS,
-            bucket_s=bucket_s,
-        )
-    )
-    html_path = out / "report.html"
-    html_path.write_text(html_text, encoding="utf-8")
+    analysed = _analyse(results, bucket_s)
+    report = _document(analysed, meta, tests=tests, interrupted=interrupted, spof=spof, bucket_s=bucket_s)
+    json_path = write_report_json(report, out)
+    html_path = _render(analysed, report, out, bucket_s)
     log.info(
         "report written: %s and %s (%d tests, %d scenarios, %s)",
         json_path,
         html_path,
-        len(outcomes),
+        len(tests) if tests is not None else len(results),
         len(results),
-        run.verdict,
+        report["verdict"],
     )
     return json_path, html_path
 

@@ -1,0 +1,651 @@
+"""The drift gate: judge a run also against the last green report.json files a pipeline keeps.
+
+An absolute SLO fails the day a figure crosses it; a slow drift (p99 a little higher every week,
+the LBs a little slower to mark a replica down) passes every SLO until then.
+`stackdrill drill --baseline DIR` also compares the run's figures with the same figures of the
+newest green runs kept in DIR, and a figure regresses when
+
+    current > median * (1 + max(tolerance, noise_band)) + floor
+
+- **figures**, per scenario (by name), all lower-is-better: per traffic path its p99, longest run
+  of failures and fallback share (in the `during` window, else over the whole run); per LB tier
+  the slowest detection (`lb_down`) and rejoin (`lb_rejoin`); the write gaps (`write_gap`,
+  `restore_write_gap`); per path the recovery time (`recovery`). Only scenarios that passed in a
+  green run count as its figures, and only scenarios of the run that passed or failed are judged
+  (a `caught` one is a broken topology doing its job); a figure missing from the run or from every
+  green run is not judged.
+- **median** of the green runs that have the figure; **tolerance** a fraction (0.10 = 10%).
+- **noise band** (`noise_band`): (max - min) / median of those values, the spread the green runs
+  themselves show; a noisy figure gets that much room instead of the tolerance. It is the band
+  `stackdrill compare --repeat` is to use, so both commands agree on what is noise.
+- **floor**, absolute, per kind of figure (`KINDS`), so that a tiny figure does not flap: 5 ms of
+  latency, 0.25 s of detection, rejoin, write gap or recovery, 2 requests of a failure run, 2
+  points of fallback share.
+
+Everything here but `load_baselines` and `save_baseline` (which read and write DIR) is a pure
+function of report.json documents (schema `stackdrill.report/1`). `apply` returns a new document
+with one `baseline` check per judged figure, the scenarios and tests the gate turned red, the
+run's verdict, exit code and summary judged again, and a top-level `baseline` section.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import shutil
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from failover_tests.outcomes import FAILED, INTERRUPTED, PASSED, REPORT_SCHEMA, Outcome, RunVerdict, run_verdict
+from failover_tests.slo import pair_text
+from failover_tests.traffic import JSONValue
+from failover_tests.verdict import Check
+from infra.errors import ScenarioError
+
+__all__ = [
+    "CHECK_NAME",
+    "DEFAULT_RUNS",
+    "DEFAULT_TOLERANCE",
+    "KINDS",
+    "MAX_TOLERANCE",
+    "Baseline",
+    "Figure",
+    "Gate",
+    "GateSettings",
+    "History",
+    "Judgement",
+    "Kind",
+    "apply",
+    "judge",
+    "judge_figure",
+    "load_baselines",
+    "noise_band",
+    "save_baseline",
+    "scenario_figures",
+]
+
+DEFAULT_RUNS = 3
+DEFAULT_TOLERANCE = 0.10
+MAX_TOLERANCE = 10.0
+CHECK_NAME = "baseline"  # the name of the gate's checks in a scenario's verdict
+JUDGED_STATUSES = frozenset({"pass", "fail"})  # a verdict on a topology meant to hold (not `caught`)
+SCENARIO_STATUSES = ("pass", "caught", "fail", "error", "unjudged")
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateSettings:
+    """What `stackdrill drill --baseline` asks: where the history is, how much of it, how strict."""
+
+    dir: Path
+    runs: int = DEFAULT_RUNS
+    tolerance: float = DEFAULT_TOLERANCE
+    save: bool = False  # copy the run's report.json into `dir` when it is green
+
+    def __post_init__(self) -> None:
+        """Refuse bad values before anything is created (exit 2)."""
+        if self.runs < 1:
+            raise ScenarioError(f"--baseline-runs {self.runs}: give 1 or more (the green runs to compare with)")
+        if not 0.0 <= self.tolerance < MAX_TOLERANCE:
+            raise ScenarioError(
+                f"--baseline-tolerance {self.tolerance:g}: give a fraction from 0 to below {MAX_TOLERANCE:g} "
+                "(0.1 allows 10% above the median)"
+            )
+        _refuse_a_file(self.dir)
+
+
+def _refuse_a_file(directory: Path) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise ScenarioError(
+            f"--baseline {directory}: is a file; give the directory where the pipeline keeps green report.json files"
+        )
+
+
+# -- the slice of report.json the gate reads --------------------------------------------------
+
+_LOOSE = ConfigDict(extra="ignore", frozen=True)
+
+
+class StatsDoc(BaseModel):
+    """One path in one window: `stats[]` or `paths[...].total` of a scenario."""
+
+    model_config = _LOOSE
+    path: str
+    window: str
+    start_s: float = 0.0
+    end_s: float = 0.0
+    count: int = 0
+    p99_ms: float | None = None
+    longest_failure_run: int | None = None
+    fallback_share: float | None = None
+
+
+class CheckDoc(BaseModel):
+    """One check of a scenario's verdict."""
+
+    model_config = _LOOSE
+    name: str
+    path: str
+    window: str = ""
+    window_start_s: float = 0.0
+    window_end_s: float = 0.0
+    observed: float | None = None
+
+
+class VerdictDoc(BaseModel):
+    """A scenario's verdict: its checks."""
+
+    model_config = _LOOSE
+    checks: list[CheckDoc] = []
+
+
+class WindowDoc(BaseModel):
+    """One of a scenario's windows (before, during, after)."""
+
+    model_config = _LOOSE
+    name: str
+
+
+class PathDoc(BaseModel):
+    """One traffic path of a scenario: its figures over the whole run."""
+
+    model_config = _LOOSE
+    total: StatsDoc | None = None
+
+
+class ScenarioDoc(BaseModel):
+    """The parts of one scenario of report.json that hold its figures."""
+
+    model_config = _LOOSE
+    name: str
+    status: str
+    windows: list[WindowDoc] = []
+    stats: list[StatsDoc] = []
+    verdict: VerdictDoc | None = None
+    paths: dict[str, PathDoc] = {}
+
+
+class ReportDoc(BaseModel):
+    """The parts of a report.json the gate reads."""
+
+    model_config = _LOOSE
+    schema_: str = Field(alias="schema")
+    generated_at: AwareDatetime
+    verdict: str
+    scenarios: list[ScenarioDoc] = []
+
+
+# -- figures ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of figure: its name (as JUnit properties call it), how it reads, and its floor."""
+
+    name: str
+    label: str
+    floor: float
+    unit: str  # "ms", "s", "%" (a share, shown in percent) or "" (a count of requests)
+    decimals: int
+
+    def _text(self, number: str) -> str:
+        return f"{number}%" if self.unit == "%" else f"{number} {self.unit}" if self.unit else number
+
+    @property
+    def _scale(self) -> float:
+        return 100.0 if self.unit == "%" else 1.0
+
+    def pair(self, observed: float, limit: float) -> tuple[str, str]:
+        """Observed and limit written with their unit, with enough decimals to tell them apart."""
+        obs, lim = pair_text(observed * self._scale, limit * self._scale, self.decimals)
+        return self._text(obs), self._text(lim)
+
+    def show(self, value: float) -> str:
+        """One value written with its unit."""
+        return self._text(f"{value * self._scale:.{self.decimals}f}")
+
+    def floor_text(self) -> str:
+        """The floor written with its unit (`5 ms`, `0.25 s`, `2`, `2 points`)."""
+        if self.unit == "%":
+            return f"{self.floor * 100.0:g} points"
+        return f"{self.floor:g} {self.unit}" if self.unit else f"{self.floor:g}"
+
+
+P99 = Kind("p99_ms", "p99", 5.0, "ms", 0)
+FAILURE_RUN = Kind("longest_failure_run", "longest failure run", 2.0, "", 0)
+FALLBACK_SHARE = Kind("fallback_share", "fallback share", 0.02, "%", 1)
+DETECTION = Kind("detection_s", "slowest detection", 0.25, "s", 2)
+REJOIN = Kind("rejoin_s", "slowest rejoin", 0.25, "s", 2)
+WRITE_GAP = Kind("write_gap_s", "write gap", 0.25, "s", 2)
+RESTORE_WRITE_GAP = Kind("restore_write_gap_s", "write gap from the revert", 0.25, "s", 2)
+RECOVERY = Kind("recovery_s", "recovery", 0.25, "s", 2)
+KINDS: Mapping[str, Kind] = {
+    k.name: k for k in (P99, FAILURE_RUN, FALLBACK_SHARE, DETECTION, REJOIN, WRITE_GAP, RESTORE_WRITE_GAP, RECOVERY)
+}
+# Checks whose observed value is a figure; several checks of one path (one per LB and target) give their worst.
+CHECK_KINDS: Mapping[str, Kind] = {
+    "lb_down": DETECTION,
+    "lb_rejoin": REJOIN,
+    "write_gap": WRITE_GAP,
+    "restore_write_gap": RESTORE_WRITE_GAP,
+    "recovery": RECOVERY,
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One lower-is-better figure of one scenario, and where it was read."""
+
+    scenario: str
+    path: str  # a traffic path (api.complete) or an LB tier (edge, api_lb)
+    kind: Kind
+    value: float
+    window: str  # the stats window (during, all) or the check's window
+    start_s: float = 0.0
+    end_s: float = 0.0
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """What makes two runs' figures the same figure: scenario, path, kind and window."""
+        return (self.scenario, self.path, self.kind.name, self.window)
+
+
+def _stats_of(doc: ScenarioDoc, path: str, window: str) -> StatsDoc | None:
+    found = next((s for s in doc.stats if s.path == path and s.window == window), None)
+    if found is None:
+        found = next((s for s in doc.stats if s.path == path and s.window == "all"), None)
+    if found is None and path in doc.paths:
+        found = doc.paths[path].total
+    return found
+
+
+def _stats_figures(doc: ScenarioDoc) -> list[Figure]:
+    window = "during" if any(w.name == "during" for w in doc.windows) else "all"
+    paths = list(dict.fromkeys([*doc.paths, *(s.path for s in doc.stats)]))
+    out: list[Figure] = []
+    for path in paths:
+        stats = _stats_of(doc, path, window)
+        if stats is None or not stats.count:
+            continue
+        for kind, value in (
+            (P99, stats.p99_ms),
+            (FAILURE_RUN, stats.longest_failure_run),
+            (FALLBACK_SHARE, stats.fallback_share),
+        ):
+            if value is not None:
+                out.append(Figure(doc.name, path, kind, float(value), stats.window, stats.start_s, stats.end_s))
+    return out
+
+
+def _check_figures(doc: ScenarioDoc) -> list[Figure]:
+    worst: dict[tuple[str, str, str], Figure] = {}
+    for check in doc.verdict.checks if doc.verdict is not None else []:
+        kind = CHECK_KINDS.get(check.name)
+        if kind is None or check.observed is None:
+            continue  # an LB that never marked its target down failed its own check already
+        figure = Figure(
+            doc.name, check.path, kind, check.observed, check.window, check.window_start_s, check.window_end_s
+        )
+        key = (check.path, kind.name, check.window)
+        if key not in worst or figure.value > worst[key].value:
+            worst[key] = figure
+    return list(worst.values())
+
+
+def scenario_figures(doc: ScenarioDoc) -> list[Figure]:
+    """Every figure the gate judges of one scenario: traffic paths first, then checks."""
+    return _stats_figures(doc) + _check_figures(doc)
+
+
+# -- history ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """One green run of the history: its file, when it was generated, and its figures."""
+
+    file: Path
+    generated_at: dt.datetime
+    figures: tuple[Figure, ...]
+
+
+@dataclass(frozen=True)
+class History:
+    """The green runs to judge against, newest first, and what was skipped on the way (one line each)."""
+
+    dir: Path
+    runs: tuple[Baseline, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def values(self) -> dict[tuple[str, str, str, str], list[float]]:
+        """Every figure's values over the green runs that have it, newest first."""
+        out: dict[tuple[str, str, str, str], list[float]] = {}
+        for run in self.runs:
+            for figure in run.figures:
+                out.setdefault(figure.key, []).append(figure.value)
+        return out
+
+    def name_of(self, run: Baseline) -> str:
+        """A run's file, relative to the history's directory."""
+        try:
+            return str(run.file.relative_to(self.dir))
+        except ValueError:
+            return str(run.file)
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
+
+
+def _read(file: Path) -> Baseline | str:
+    """A green run read from `file`, or why it is no baseline."""
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    except ValueError as exc:
+        return f"not valid JSON ({exc})"
+    schema = doc.get("schema") if isinstance(doc, dict) else None
+    if schema != REPORT_SCHEMA:
+        return f"schema {schema!r}, not {REPORT_SCHEMA}" if schema else "not a stackdrill report (no schema)"
+    try:
+        report = ReportDoc.model_validate(doc)
+    except ValidationError as exc:
+        return f"not a readable {REPORT_SCHEMA} report ({_first_error(exc)})"
+    if report.verdict != PASSED:
+        return f"a red run (verdict {report.verdict})"
+    figures = [f for s in report.scenarios if s.status == "pass" for f in scenario_figures(s)]
+    return Baseline(file, report.generated_at, tuple(figures))
+
+
+def _one_file_per_run(green: list[Baseline], root: Path, notes: list[str]) -> list[Baseline]:
+    """Newest first, each run once: a saved copy of a report.json also in DIR is the same run."""
+    kept: dict[dt.datetime, Baseline] = {}
+    for run in sorted(green, key=lambda b: b.generated_at, reverse=True):
+        first = kept.setdefault(run.generated_at, run)
+        if first is not run:
+            notes.append(f"skipped {run.file.relative_to(root)}: the same run as {first.file.relative_to(root)}")
+    return list(kept.values())
+
+
+def load_baselines(directory: Path | str, runs: int = DEFAULT_RUNS) -> History:
+    """The newest `runs` green report.json files under `directory` (recursive), by `generated_at`.
+
+    A file of another schema, that is not JSON, or of a red run is skipped, with a note. A
+    directory that does not exist or holds no green run is no error: the gate has nothing to
+    judge against (a pipeline's first run). A path that is a file is bad input (ScenarioError).
+    """
+    root = Path(directory)
+    _refuse_a_file(root)
+    if not root.is_dir():
+        return History(root, (), (f"{root} does not exist: no green run to judge against yet",))
+    green: list[Baseline] = []
+    notes: list[str] = []
+    for file in sorted(p for p in root.rglob("*.json") if p.is_file()):
+        read = _read(file)
+        if isinstance(read, str):
+            notes.append(f"skipped {file.relative_to(root)}: {read}")
+        else:
+            green.append(read)
+    green = _one_file_per_run(green, root, notes)
+    if not green:
+        notes.append(f"no green {REPORT_SCHEMA} report in {root}: no run to judge against yet")
+    elif len(green) > runs:
+        notes.append(f"{len(green) - runs} older green run(s) not used (the newest {runs} are)")
+    return History(root, tuple(green[:runs]), tuple(notes))
+
+
+def save_baseline(report_json: Path, generated_at: str, directory: Path) -> Path:
+    """Copy a green run's report.json into `directory` as `report-<generated_at, compact>.json`."""
+    when = dt.datetime.fromisoformat(generated_at).astimezone(dt.UTC)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"report-{when:%Y%m%dT%H%M%SZ}.json"
+    shutil.copyfile(report_json, target)
+    return target
+
+
+# -- judging ------------------------------------------------------------------------------------
+
+
+def noise_band(values: Sequence[float]) -> float:
+    """The relative spread of baseline values: (max - min) / median.
+
+    0 with fewer than 2 values or a median of 0. The drift gate allows a figure
+    `max(tolerance, noise_band)` above its median, so a figure that is noisy in green runs
+    does not flap; `stackdrill compare --repeat` is to use this same band to say whether two
+    sets of runs differ by more than their own noise.
+    """
+    if len(values) < 2:
+        return 0.0
+    median = statistics.median(values)
+    if median == 0:
+        return 0.0
+    return (max(values) - min(values)) / median
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One figure of the run against the same figure of the green runs."""
+
+    figure: Figure
+    values: tuple[float, ...]  # the green runs', newest first
+    median: float
+    band: float
+    tolerance: float
+    limit: float
+    passed: bool
+    message: str
+
+    def to_check(self) -> dict[str, JSONValue]:
+        """The judgement as a check of the scenario's verdict (the keys of every check)."""
+        f = self.figure
+        return Check(
+            name=CHECK_NAME,
+            path=f.path,
+            window=CHECK_NAME,
+            window_start_s=f.start_s,
+            window_end_s=f.end_s,
+            observed=f.value,
+            limit=self.limit,
+            passed=self.passed,
+            message=self.message,
+        ).to_dict()
+
+    def to_dict(self) -> dict[str, JSONValue]:
+        """The judgement for report.json's `baseline.figures`."""
+        f = self.figure
+        return {
+            "scenario": f.scenario,
+            "path": f.path,
+            "figure": f.kind.name,
+            "window": f.window,
+            "current": f.value,
+            "values": list(self.values),
+            "median": self.median,
+            "band": self.band,
+            "tolerance": self.tolerance,
+            "floor": f.kind.floor,
+            "limit": self.limit,
+            "passed": self.passed,
+            "message": self.message,
+        }
+
+
+_WHERE = {"during": " during the fault", "all": " over the run"}
+
+
+def judge_figure(figure: Figure, values: Sequence[float], tolerance: float) -> Judgement:
+    """Judge one figure: it regresses above median * (1 + max(tolerance, band)) + floor."""
+    kind = figure.kind
+    median = float(statistics.median(values))
+    band = noise_band(values)
+    allowance = max(tolerance, band)
+    limit = round(median * (1.0 + allowance) + kind.floor, 9)  # 100 ms * (1 + 1.3) + 5 ms is 235 ms, not 234.99...
+    passed = figure.value <= limit
+    obs, lim = kind.pair(figure.value, limit)
+    runs = f"{len(values)} green run" + ("" if len(values) == 1 else "s")
+    room = f"{allowance * 100:.0f}%" + (" noise band" if band > tolerance else "")
+    where = _WHERE.get(figure.window, "") if kind in (P99, FAILURE_RUN, FALLBACK_SHARE) else ""
+    message = (
+        f"{figure.path}: {kind.label} {obs} {'<=' if passed else '>'} {lim}{where} "
+        f"(median {kind.show(median)} of {runs} + {room} + {kind.floor_text()})"
+    )
+    return Judgement(figure, tuple(values), median, band, tolerance, limit, passed, message)
+
+
+def _judge_scenario(
+    scenario: Mapping[str, Any], base: Mapping[tuple[str, str, str, str], Sequence[float]], tolerance: float
+) -> list[Judgement]:
+    doc = ScenarioDoc.model_validate(scenario)
+    if doc.status not in JUDGED_STATUSES:
+        return []
+    return [judge_figure(f, base[f.key], tolerance) for f in scenario_figures(doc) if base.get(f.key)]
+
+
+def judge(report: Mapping[str, Any], history: History, tolerance: float = DEFAULT_TOLERANCE) -> list[Judgement]:
+    """Every figure of a report.json document that some green run of `history` also has, judged."""
+    base = history.values()
+    return [j for s in report.get("scenarios") or [] for j in _judge_scenario(s, base, tolerance)]
+
+
+# -- applying the judgement to the report -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A run judged against its history: the new report.json document and what it rests on."""
+
+    report: dict[str, Any]
+    judgements: tuple[Judgement, ...]
+    history: History
+    tolerance: float
+    verdict: RunVerdict
+
+    @property
+    def regressions(self) -> tuple[Judgement, ...]:
+        """The figures that regressed, in report order."""
+        return tuple(j for j in self.judgements if not j.passed)
+
+    def describe(self) -> str:
+        """`drift gate: 14 figures judged against 3 green runs in ci/history (tolerance 10%): 1 regression`."""
+        if not self.history.runs:
+            return f"drift gate skipped: no green run in {self.history.dir} to judge against"
+        runs = len(self.history.runs)
+        regressed = len(self.regressions)
+        return (
+            f"drift gate: {len(self.judgements)} figures judged against {runs} green run{'' if runs == 1 else 's'} "
+            f"in {self.history.dir} (tolerance {self.tolerance * 100:.0f}%): "
+            f"{regressed} regression{'' if regressed == 1 else 's'}"
+        )
+
+    def outcomes(self) -> list[Outcome]:
+        """Every test of the run, with the outcomes the gate gave them."""
+        return [Outcome.from_dict(t) for t in self.report.get("tests") or []]
+
+
+def _add_checks(scenario: dict[str, Any], judged: Sequence[Judgement]) -> list[str]:
+    """Add the scenario's baseline checks; return the failed ones' messages if the gate turned it red."""
+    verdict = scenario.get("verdict")
+    if not judged or not isinstance(verdict, dict):
+        return []
+    verdict["checks"] = [*(verdict.get("checks") or []), *(j.to_check() for j in judged)]
+    failed = [j.message for j in judged if not j.passed]
+    if not failed:
+        return []
+    verdict["failures"] = [*(verdict.get("failures") or []), *failed]
+    verdict["passed"] = False
+    was = scenario.get("status")
+    scenario["status"] = "fail"
+    return failed if was == "pass" else []
+
+
+def _fail_tests(report: dict[str, Any], turned_red: Mapping[str, Sequence[str]]) -> None:
+    """A passed test that ran a scenario the gate turned red fails, with the regressions as its message.
+
+    A scenario no test of the report ran (a helper's own label) gets a failed test of its own,
+    named by it, as `write_report` makes for scenarios without tests: the verdict is the tests'.
+    """
+    tests: list[dict[str, Any]] = report.setdefault("tests", [])
+    owned = {name for test in tests for name in test.get("scenarios") or []}
+    for test in tests:
+        messages = [m for name in test.get("scenarios") or [] for m in turned_red.get(name, ())]
+        if messages and test.get("outcome") == PASSED:
+            test["outcome"] = FAILED
+            test["message"] = "\n".join(messages)
+    durations = {s["name"]: float(s.get("duration_s") or 0.0) for s in report.get("scenarios") or []}
+    for name, regressions in turned_red.items():
+        if name not in owned:
+            stand_in = Outcome(name, FAILED, durations.get(name, 0.0), "\n".join(regressions), (name,))
+            tests.append(stand_in.to_dict())
+
+
+def _rejudge(report: dict[str, Any]) -> RunVerdict:
+    """The run's verdict, exit code and summary, from its tests and scenarios as they now stand."""
+    outcomes = [Outcome.from_dict(t) for t in report.get("tests") or []]
+    run = run_verdict(outcomes, interrupted=report.get("verdict") == INTERRUPTED)
+    report["verdict"], report["exit_code"] = run.verdict, run.exit_code
+    summary = report.setdefault("summary", {})
+    summary.update({k: v for k, v in run.to_dict().items() if k not in ("verdict", "exit_code")})
+    counts = Counter(s.get("status") for s in report.get("scenarios") or [])
+    summary["scenario_status"] = {status: counts[status] for status in SCENARIO_STATUSES}
+    return run
+
+
+def _unmatched(report: Mapping[str, Any], judged: Iterable[Judgement]) -> list[str]:
+    """A note per scenario that could be judged but that no green run has."""
+    seen = {j.figure.scenario for j in judged}
+    return [
+        f"{s['name']}: in no green run, not judged"
+        for s in report.get("scenarios") or []
+        if s.get("status") in JUDGED_STATUSES and s["name"] not in seen
+    ]
+
+
+def _section(history: History, tolerance: float, judged: Sequence[Judgement], notes: Sequence[str]) -> dict[str, Any]:
+    return {
+        "dir": str(history.dir),
+        "runs": [{"file": history.name_of(r), "generated_at": r.generated_at.isoformat()} for r in history.runs],
+        "tolerance": tolerance,
+        "judged": len(judged),
+        "regressions": sum(not j.passed for j in judged),
+        "figures": [j.to_dict() for j in judged],
+        "notes": list(notes),
+    }
+
+
+def apply(report: Mapping[str, Any], history: History, tolerance: float = DEFAULT_TOLERANCE) -> Gate:
+    """Judge a report.json document against `history`; the new document is `Gate.report`.
+
+    Each judged figure becomes a `baseline` check of its scenario. A passed scenario with a
+    failed one becomes `fail`, and so does every passed test that ran it (or a test of its own
+    when none did); the run's verdict,
+    exit code and summary are judged again by the usual rules (`failover_tests.outcomes`: a
+    regression makes a passed run `failed`, exit 1; an interrupted run stays interrupted). The
+    document gains a `baseline` section; the input is left untouched.
+    """
+    doc: dict[str, Any] = copy.deepcopy(dict(report))
+    base = history.values()
+    judged: list[Judgement] = []
+    turned_red: dict[str, list[str]] = {}
+    for scenario in doc.get("scenarios") or []:
+        mine = _judge_scenario(scenario, base, tolerance)
+        judged += mine
+        failed = _add_checks(scenario, mine)
+        if failed:
+            turned_red.setdefault(scenario["name"], []).extend(failed)
+    _fail_tests(doc, turned_red)
+    verdict = _rejudge(doc)
+    notes = [*history.notes, *(_unmatched(doc, judged) if history.runs else [])]
+    doc["baseline"] = _section(history, tolerance, judged, notes)
+    return Gate(doc, tuple(judged), history, tolerance, verdict)

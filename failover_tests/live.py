@@ -55,3 +55,7 @@ class LiveStack(SteadyStack, LBView, Protocol):
     def status_page(self) -> dict[str, Any]:
         """The status service's /status.json."""
         ...
+
+    def store_contents(self) -> str:
+        """Each Redis node's role, key count, AOF state and offset, on one line (lost-writes detail)."""
+        ...

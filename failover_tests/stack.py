@@ -21,6 +21,7 @@ from failover_tests.faults import Fault, FaultEnv, fault_class
 from failover_tests.lbstats import is_up, server_states
 from failover_tests.traffic import PathSpec, Probe, default_paths
 from infra import outputs as O
+from infra import store_state
 from infra.lifecycle import StackManager
 from infra.outputs import Container, StackOutputs
 from infra.topology import Topology
@@ -111,6 +112,10 @@ class DrillStack:
     def status_page(self) -> dict[str, Any]:
         """The status service's /status.json."""
         return dict(requests.get(f"{self.status_url}/status.json", timeout=3).json())
+
+    def store_contents(self) -> str:
+        """Each Redis node's role, key count, AOF state and offset, on one line (lost-writes detail)."""
+        return store_state.contents(self.outputs.containers)
 
     def component_state(self, component: str) -> str:
         """operational, degraded or outage, as the status page says."""

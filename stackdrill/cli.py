@@ -331,6 +331,58 @@ def drill(
     raise typer.Exit(code)
 
 
+@app.command()
+def compare(
+    base: Annotated[
+        str, typer.Argument(help="the topology as it is: a name, a Pulumi.<name>.yaml path or git:REV:PATH")
+    ],
+    candidate: Annotated[str, typer.Argument(help="the changed topology, in the same forms")],
+    scenarios: Annotated[
+        list[str] | None, typer.Argument(help="scenario names or files (default: every suite, on both sides)")
+    ] = None,
+    repeat: Annotated[int, typer.Option("--repeat", help="runs per side; the noise band comes from their spread")] = 1,
+    parallel: Annotated[bool, typer.Option("--parallel", help="run both sides' stacks at the same time")] = False,
+    seed: Annotated[int | None, typer.Option("--seed", help="seed for random targets, the same on both sides")] = None,
+    tolerance: Annotated[
+        float | None,
+        typer.Option("--tolerance", help="how much worse a figure may get beyond the noise band, a fraction (0.25)"),
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="where compare.json, compare.html and each run's report go")
+    ] = Path("reports/compare"),
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="also write JUnit XML there (one testcase per scenario)")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the same drills on two topologies and say what regressed.
+
+    Exit 0 when nothing regressed, 1 on a regression (a verdict that got worse, or a figure worse
+    by more than the noise band), 2 on bad input, 3 when the kit could not judge a run, 130 when
+    interrupted.
+    """
+    from failover_tests.compare import sources
+    from failover_tests.compare.judge import DEFAULT_TOLERANCE
+    from stackdrill.compare import CompareSettings, new_seed, run_compare
+
+    settings = CompareSettings(
+        base=sources.resolve(base),  # bad input fails here, before anything is created
+        candidate=sources.resolve(candidate),
+        scenarios=tuple(scenarios or ()),
+        repeat=repeat,
+        parallel=parallel,
+        seed=new_seed() if seed is None else seed,
+        tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
+        out_dir=out_dir,
+        junit=junit,
+    )
+    from infra.toolchain import require_ready
+
+    require_ready()
+    outcome = run_compare(settings, console=console, out=out, as_json=as_json)
+    raise typer.Exit(outcome.code)
+
+
 def _gate_settings(
     directory: Path | None, *, runs: int | None, tolerance: float | None, save: bool
 ) -> GateSettings | None:

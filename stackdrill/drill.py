@@ -219,7 +219,8 @@ def run_drill(
     report = _load_report(report_path, not_before=started_wall)
     outcomes = collector.tests.outcomes() if collector is not None else []
     gate: Gate | None = None
-    if baseline is not None and history is not None and report:
+    if baseline is not None and report:
+        assert history is not None  # read with the settings, before the run
         gate = _judge_against_history(report, history, baseline, Path(report_dir), collector)
         report, outcomes, verdict = gate.report, gate.outcomes(), gate.verdict
         code = exit_code(pytest_code, verdict=verdict, collection_errors=len(plugin.errors))

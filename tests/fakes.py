@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import itertools
+import json
 import socket
 import struct
+import textwrap
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -196,3 +201,60 @@ class DroppingServer:
         self._stop.set()
         self._thread.join(5.0)
         self._sock.close()
+
+
+# -- `stackdrill drill` in-process, on a throwaway suite ------------------------------------------
+
+_SUITES = itertools.count()
+
+
+@dataclass
+class DrillRun:
+    """What one in-process drill gave: exit code, both consoles, report.json (or {}), its directory."""
+
+    code: int
+    out: str
+    err: str
+    report: dict[str, Any]
+    reports: Path
+
+    @property
+    def junit(self) -> Path:
+        return self.reports / "junit.xml"
+
+
+def drill_in_process(
+    tmp_path: Path,
+    suite: str,
+    *names: str,
+    stem: str = "drill_suite",
+    as_json: bool = False,
+    baseline: Any = None,
+) -> DrillRun:
+    """`stackdrill drill` in-process on one file holding `suite` (its tests selected by `names`)."""
+    from rich.console import Console
+
+    from stackdrill.drill import run_drill
+
+    n = next(_SUITES)  # a new module name each time: pytest imports test files by basename
+    path = tmp_path / f"s{n}" / f"test_{stem}_{n}.py"
+    path.parent.mkdir()
+    path.write_text(textwrap.dedent(suite))
+    reports = tmp_path / f"reports{n}"
+    out, err = io.StringIO(), io.StringIO()
+    code = run_drill(
+        [str(path), *names],
+        topology="default",
+        stack_name="",
+        keep_stack=False,
+        report_dir=str(reports),
+        seed=1,
+        as_json=as_json,
+        console=Console(file=err, width=200),
+        out=Console(file=out, width=200),
+        junit=reports / "junit.xml",
+        baseline=baseline,
+    )
+    report_json = reports / "report.json"
+    report = json.loads(report_json.read_text()) if report_json.exists() else {}
+    return DrillRun(code, out.getvalue(), err.getvalue(), report, reports)

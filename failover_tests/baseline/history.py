@@ -71,6 +71,7 @@ class StatsDoc(BaseModel):
     p99_ms: float | None = None
     longest_failure_run: int | None = None
     fallback_share: float | None = None
+    success_ratio: float | None = None
 
 
 class CheckDoc(BaseModel):
@@ -203,7 +204,7 @@ class Figure:
         return (self.scenario, self.path, self.kind.name, self.window)
 
 
-def _stats_of(doc: ScenarioDoc, path: str, window: str) -> StatsDoc | None:
+def stats_of(doc: ScenarioDoc, path: str, window: str) -> StatsDoc | None:
     found = next((s for s in doc.stats if s.path == path and s.window == window), None)
     if found is None:
         found = next((s for s in doc.stats if s.path == path and s.window == "all"), None)
@@ -217,7 +218,7 @@ def _stats_figures(doc: ScenarioDoc) -> list[Figure]:
     paths = list(dict.fromkeys([*doc.paths, *(s.path for s in doc.stats)]))
     out: list[Figure] = []
     for path in paths:
-        stats = _stats_of(doc, path, window)
+        stats = stats_of(doc, path, window)
         if stats is None or not stats.count:
             continue
         for kind, value in (

@@ -22,7 +22,6 @@ from failover_tests.scenario.spec import PATHS, Scenario
 from failover_tests.slo import evaluate, windows_around
 from failover_tests.traffic import PathSpec, Probe, Record
 from failover_tests.verdict import Check, Verdict
-from infra import store_state
 from infra.errors import ScenarioError, StackNotSteady
 
 log = logging.getLogger(__name__)
@@ -157,7 +156,7 @@ def run(
         lost = lost_writes(stack.edges[0], writes, records, scenario.max_lost_writes, fault_end, end_s)
         if lost.observed:
             # Which node lost them, and how: a wiped store reads 0 keys everywhere.
-            detail = store_state.contents(stack.containers())
+            detail = stack.store_contents()
             log.warning("%s: %s; store now: %s", scenario.name, lost.message, detail)
             lost = dataclasses.replace(lost, message=f"{lost.message} (store now: {detail})")
         extra.append(lost)

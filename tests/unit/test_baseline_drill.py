@@ -5,23 +5,17 @@ drill run in-process on throwaway tests turned red by a regression."""
 from __future__ import annotations
 
 import html
-import io
-import itertools
 import json
 import re
 import sys
-import textwrap
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from rich.console import Console
 
 from failover_tests.baseline import GateSettings, apply, load_baselines
 from failover_tests.report import build_report, render_html, write_report, write_report_json
-from stackdrill.drill import run_drill
+from tests.fakes import DrillRun, drill_in_process
 from tests.unit.test_report import PATHS, make_results
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,39 +124,10 @@ def test_kill_api(drill_report, request):
     ))
 """
 
-_SUITES = itertools.count()
 
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    report: dict[str, Any]
-    reports: Path
-
-
-def drill(tmp_path: Path, latency_ms: float, settings: GateSettings) -> Run:
+def drill(tmp_path: Path, latency_ms: float, settings: GateSettings) -> DrillRun:
     """`stackdrill drill --baseline ...` in-process on one throwaway test that reports one scenario."""
-    n = next(_SUITES)  # a new module name each time: pytest imports test files by basename
-    suite = tmp_path / f"s{n}" / f"test_gate_suite_{n}.py"
-    suite.parent.mkdir()
-    suite.write_text(textwrap.dedent(SUITE.format(latency_ms=latency_ms)))
-    reports = tmp_path / f"reports{n}"
-    out = io.StringIO()
-    code = run_drill(
-        [str(suite)],
-        topology="default",
-        stack_name="",
-        keep_stack=False,
-        report_dir=str(reports),
-        seed=1,
-        as_json=False,
-        console=Console(file=io.StringIO(), width=200),
-        out=Console(file=out, width=200),
-        junit=reports / "junit.xml",
-        baseline=settings,
-    )
-    return Run(code, out.getvalue(), json.loads((reports / "report.json").read_text()), reports)
+    return drill_in_process(tmp_path, SUITE.format(latency_ms=latency_ms), stem="gate_suite", baseline=settings)
 
 
 def test_a_drill_keeps_its_green_runs_and_a_regression_fails_it(

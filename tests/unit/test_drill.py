@@ -3,10 +3,7 @@ verdict and exit code, and a drill run in-process on throwaway tests (no stack, 
 
 from __future__ import annotations
 
-import io
-import itertools
 import json
-import textwrap
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,10 +11,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from rich.console import Console
 
 from failover_tests.outcomes import Outcome, OutcomeLog, RunVerdict, run_verdict
-from stackdrill.drill import _fmt_requests, _fmt_worst, exit_code, run_drill, select
+from stackdrill.drill import _fmt_requests, _fmt_worst, exit_code, select
+from tests.fakes import DrillRun, drill_in_process
 
 # -- selection ------------------------------------------------------------------------------
 
@@ -301,45 +298,13 @@ def test_interrupted():
 """
 
 
-_SUITES = itertools.count()
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-    report: dict[str, Any]
-    junit: Path
-
-
 @pytest.fixture
 def drill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Run `stackdrill drill` in-process on one file holding the SUITE tests named by `keep`."""
     monkeypatch.chdir(Path(__file__).resolve().parents[2])  # topology files resolve from the repo
 
-    def run(*names: str, as_json: bool = False) -> Run:
-        n = next(_SUITES)  # a new module name each time: pytest imports test files by basename
-        suite = tmp_path / f"s{n}" / f"test_drill_suite_{n}.py"
-        suite.parent.mkdir()
-        suite.write_text(textwrap.dedent(SUITE))
-        reports = tmp_path / f"reports{n}"
-        out, err = io.StringIO(), io.StringIO()
-        code = run_drill(
-            [str(suite), *names],
-            topology="default",
-            stack_name="",
-            keep_stack=False,
-            report_dir=str(reports),
-            seed=1,
-            as_json=as_json,
-            console=Console(file=err, width=200),
-            out=Console(file=out, width=200),
-            junit=reports / "junit.xml",
-        )
-        path = reports / "report.json"
-        report = json.loads(path.read_text()) if path.exists() else {}
-        return Run(code, out.getvalue(), err.getvalue(), report, reports / "junit.xml")
+    def run(*names: str, as_json: bool = False) -> DrillRun:
+        return drill_in_process(tmp_path, SUITE, *names, as_json=as_json)
 
     return run
 
@@ -416,7 +381,7 @@ def test_the_default_suites_are_where_the_drill_looks() -> None:
     assert {"test_outages.py", "scenario_smoke.yaml"} <= names, sorted(names)
 
 
-def junit_cases(run: Run) -> dict[str, str]:
+def junit_cases(run: DrillRun) -> dict[str, str]:
     """testcase name -> passed, or the kind of its outcome element (failure, error, skipped)."""
     root = ET.parse(run.junit).getroot()
     return {

@@ -92,6 +92,9 @@ class FakeLiveStack:
     def status_page(self) -> dict[str, Any]:
         return {"components": {"api": {"state": "operational"}}}
 
+    def store_contents(self) -> str:
+        return "redis-0: master, 0 keys"
+
     def steady_problems(self) -> list[str]:
         self.gate_calls += 1
         return self.unsteady.pop(0) if self.unsteady else []

@@ -383,6 +383,65 @@ def compare(
     raise typer.Exit(outcome.code)
 
 
+@app.command()
+def mutate(
+    topology: Annotated[str, typer.Argument(help="topology name, Pulumi.<name>.yaml path or git:REV:PATH")] = "default",
+    keys: Annotated[
+        list[str] | None, typer.Option("--keys", help="only mutants whose name contains K or whose family is K")
+    ] = None,
+    budget: Annotated[float, typer.Option("--budget", help="minutes the whole run may take")] = 30.0,
+    list_only: Annotated[
+        bool, typer.Option("--list", help="list the mutants and their scenarios, run nothing")
+    ] = False,
+    seed: Annotated[int | None, typer.Option("--seed", help="seed for random targets")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="where mutate.json, mutate.html and the reports go")] = Path(
+        "reports/mutate"
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Mutation testing for the failover suite: weaken the topology one key at a time, see what is caught.
+
+    Exit 0 when the run finished (the score is the result), 2 on bad input, 3 when the kit could
+    not judge the base or a mutant, 130 when interrupted.
+    """
+    from failover_tests.compare import sources
+    from failover_tests.compare.mutants import generate
+    from stackdrill.compare import new_seed
+    from stackdrill.mutate import run_mutate
+
+    source = sources.resolve(topology)
+    if list_only:
+        found, notes = generate(source.topology, tuple(keys or ()))
+        if as_json:
+            out.print_json(json.dumps({"mutants": [m.to_dict() for m in found], "notes": notes}))
+            return
+        table = Table(title=f"mutants of {topology}")
+        for col in ("mutant", "family", "weakening", "scenarios that could see it"):
+            table.add_column(col)
+        for m in found:
+            table.add_row(m.name, m.family, m.description, ", ".join(m.scenarios))
+        out.print(table)
+        for note in notes:
+            out.print(f"note: {note}")
+        return
+    from infra.toolchain import require_ready
+
+    if budget <= 0:
+        raise ScenarioError(f"--budget {budget:g}: give the minutes the whole run may take, e.g. 30")
+    require_ready()
+    code = run_mutate(
+        source,
+        keys=tuple(keys or ()),
+        budget_min=budget,
+        seed=new_seed() if seed is None else seed,
+        out_dir=out_dir,
+        console=console,
+        out=out,
+        as_json=as_json,
+    )
+    raise typer.Exit(code)
+
+
 def _gate_settings(
     directory: Path | None, *, runs: int | None, tolerance: float | None, save: bool
 ) -> GateSettings | None:

@@ -13,16 +13,12 @@ could not judge a run (no engine, stack not steady), 130 interrupted.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,10 +34,9 @@ from failover_tests.compare.sources import TopologySource
 from failover_tests.compare.view import render_compare_html
 from failover_tests.outcomes import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_KIT_ERROR
 from infra.errors import ScenarioError
+from stackdrill.child_drills import DrillJob, run_batch
 
 SIDES = ("base", "candidate")
-# A child drill gets this long to revert its faults and tear its stack down after an interrupt.
-CHILD_STOP_S = 240.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,105 +67,21 @@ def new_seed() -> int:
     return random.randrange(1 << 30)
 
 
-@dataclass
-class _Job:
-    side: str
-    index: int
-    source: TopologySource
-    report_dir: Path
-    stack_name: str
-    proc: subprocess.Popen[str] | None = None
-    started: float = 0.0
-    ended: float = 0.0
-
-    @property
-    def tag(self) -> str:
-        return f"{self.side} {self.index}"
-
-
-def _command(job: _Job, settings: CompareSettings) -> list[str]:
-    return [
-        sys.executable, "-m", "stackdrill.cli", "drill", *settings.scenarios,
-        "--topology", str(job.source.path),
-        "--stack-name", job.stack_name,
-        "--report-dir", str(job.report_dir),
-        "--seed", str(settings.seed),
-    ]  # fmt: skip
-
-
-def _start(job: _Job, settings: CompareSettings, say: Callable[[str], None]) -> threading.Thread:
-    """Start the child drill; a thread relays its progress lines, tagged with its side."""
-    job.report_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("report.json", "report.html"):  # a report left in the directory is not this run's
-        (job.report_dir / stale).unlink(missing_ok=True)
-    table = (job.report_dir / "drill.txt").open("w", encoding="utf-8")
-    env = {**os.environ, "COLUMNS": "160"}
-    job.started = time.monotonic()
-    job.proc = subprocess.Popen(
-        _command(job, settings), stdout=table, stderr=subprocess.PIPE, text=True, env=env, bufsize=1
-    )
-    table.close()
-
-    def relay() -> None:
-        assert job.proc is not None and job.proc.stderr is not None
-        with (job.report_dir / "drill.log").open("w", encoding="utf-8") as log:
-            for line in job.proc.stderr:
-                log.write(line)
-                if line.strip():
-                    say(f"[{job.tag}] {line.rstrip()}")
-
-    thread = threading.Thread(target=relay, name=f"relay-{job.tag}", daemon=True)
-    thread.start()
-    return thread
-
-
-def _stop(jobs: Sequence[_Job]) -> None:
-    """Interrupt the children still running; each reverts its faults and tears its stack down."""
-    live = [j for j in jobs if j.proc is not None and j.proc.poll() is None]
-    for job in live:
-        assert job.proc is not None
-        with contextlib.suppress(ProcessLookupError):
-            job.proc.send_signal(signal.SIGINT)
-    deadline = time.monotonic() + CHILD_STOP_S
-    for job in live:
-        assert job.proc is not None
-        try:
-            job.proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            job.proc.kill()  # its stack is an orphan now: the next command's reap removes it
-
-
-def _record(job: _Job) -> RunRecord:
-    assert job.proc is not None
-    path = job.report_dir / "report.json"
-    report: dict[str, Any] = {}
-    if path.exists():
-        with contextlib.suppress(OSError, ValueError):
-            report = dict(json.loads(path.read_text()))
-    return RunRecord(job.side, job.index, job.report_dir, int(job.proc.returncode), job.ended - job.started, report)
-
-
-def _run_batch(batch: Sequence[_Job], settings: CompareSettings, say: Callable[[str], None]) -> list[RunRecord]:
-    relays = [_start(job, settings, say) for job in batch]
-    try:
-        for job, relay in zip(batch, relays, strict=True):
-            assert job.proc is not None
-            job.proc.wait()
-            job.ended = time.monotonic()
-            relay.join(timeout=5)
-    except BaseException:
-        _stop(batch)
-        raise
-    return [_record(job) for job in batch]
-
-
-def _jobs(settings: CompareSettings) -> list[list[_Job]]:
+def _jobs(settings: CompareSettings) -> list[list[DrillJob]]:
     """The drills to run, in batches: one drill a batch, or both sides of a repeat with --parallel."""
     tag = os.getpid() % 100000
-    batches: list[list[_Job]] = []
+    batches: list[list[DrillJob]] = []
     for k in range(1, settings.repeat + 1):
         pair = [
-            _Job(side, k, source, settings.out_dir / side / f"run{k}", f"cmp{tag}{side[0]}{k}")
+            DrillJob(
+                side,
+                k,
+                source.path,
+                settings.out_dir / side / f"run{k}",
+                f"cmp{tag}{side[0]}{k}",
+                settings.scenarios,
+                settings.seed,
+            )  # fmt: skip
             for side, source in zip(SIDES, (settings.base, settings.candidate), strict=True)
         ]
         batches += [pair] if settings.parallel else [[job] for job in pair]
@@ -226,10 +137,8 @@ def run_compare(settings: CompareSettings, *, console: Console, out: Console, as
     runs: list[RunRecord] = []
     interrupted = False
     for batch in _jobs(settings):
-        for job in batch:
-            say(f"[{job.tag}] drill {job.source.spec} on stack {job.stack_name} -> {job.report_dir}")
         try:
-            done = _run_batch(batch, settings, say)
+            done = run_batch(batch, say)
         except KeyboardInterrupt:
             interrupted = True
             break

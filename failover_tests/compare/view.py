@@ -1,4 +1,4 @@
-"""compare.html: the compare.json document side by side, self-contained (inline CSS, no script)."""
+"""compare.html and mutate.html: the JSON documents as pages, self-contained (inline CSS, no script)."""
 
 from __future__ import annotations
 
@@ -28,14 +28,11 @@ def _texts(figure: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def render_compare_html(doc: dict[str, Any], path: Path) -> Path:
-    """Write compare.html for a compare.json document; run reports are linked relative to it."""
-    view = copy.deepcopy(doc)
-    for run in view["runs"]:
-        report = Path(run["report_dir"]) / "report.html"
-        run["href"] = os.path.relpath(report, path.parent)
-    for scenario in view["scenarios"]:
-        scenario["figures"] = [_texts(f) for f in scenario["figures"]]
+def _href(report_dir: str, page: Path) -> str:
+    return os.path.relpath(Path(report_dir) / "report.html", page.parent) if report_dir else ""
+
+
+def _render(template: str, view: dict[str, Any], path: Path) -> Path:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(["html", "j2"]),
@@ -44,5 +41,25 @@ def render_compare_html(doc: dict[str, Any], path: Path) -> Path:
         lstrip_blocks=True,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(env.get_template(TEMPLATE_NAME).render(doc=view), encoding="utf-8")
+    path.write_text(env.get_template(template).render(doc=view), encoding="utf-8")
     return path
+
+
+def render_compare_html(doc: dict[str, Any], path: Path) -> Path:
+    """Write compare.html for a compare.json document; run reports are linked relative to it."""
+    view = copy.deepcopy(doc)
+    for run in view["runs"]:
+        run["href"] = _href(run["report_dir"], path)
+    for scenario in view["scenarios"]:
+        scenario["figures"] = [_texts(f) for f in scenario["figures"]]
+    return _render(TEMPLATE_NAME, view, path)
+
+
+def render_mutate_html(doc: dict[str, Any], path: Path) -> Path:
+    """Write mutate.html for a mutate.json document; the base's and each mutant's reports are linked."""
+    view = copy.deepcopy(doc)
+    if view["base"] is not None:
+        view["base"]["href"] = _href(view["base"]["report_dir"], path)
+    for mutant in view["mutants"]:
+        mutant["href"] = _href(mutant["report_dir"], path)
+    return _render("mutate.html.j2", view, path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from failover_tests.slo import pair_text
 from infra.errors import ScenarioError
 
 DEFAULT_RUNS = 3
+KEEP_SAVED = 20  # `--baseline-save` keeps this many of its own files in DIR, the newest
+_SAVED_NAME = re.compile(r"report-\d{8}T\d{6}Z\.json")
 DEFAULT_TOLERANCE = 0.10
 MAX_TOLERANCE = 10.0
 CHECK_NAME = "baseline"  # the name of the gate's checks in a scenario's verdict
@@ -351,12 +354,19 @@ def load_baselines(directory: Path | str, runs: int = DEFAULT_RUNS) -> History:
     return History(root, tuple(green[:runs]), tuple(notes))
 
 
-def save_baseline(report_json: Path, generated_at: str, directory: Path) -> Path:
-    """Copy a green run's report.json into `directory` as `report-<generated_at, compact>.json`."""
+def save_baseline(report_json: Path, generated_at: str, directory: Path, keep: int = KEEP_SAVED) -> Path:
+    """Copy a green run's report.json into `directory` as `report-<generated_at, compact>.json`.
+
+    The history does not grow without end: of the files saved this way (`report-<UTC>.json`),
+    only the newest `keep` stay; other files in the directory are never touched.
+    """
     when = dt.datetime.fromisoformat(generated_at).astimezone(dt.UTC)
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"report-{when:%Y%m%dT%H%M%SZ}.json"
     shutil.copyfile(report_json, target)
+    saved = sorted(p for p in directory.glob("report-*.json") if _SAVED_NAME.fullmatch(p.name))
+    for old in saved[: max(0, len(saved) - keep)]:
+        old.unlink(missing_ok=True)
     return target
 
 

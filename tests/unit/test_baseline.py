@@ -373,6 +373,17 @@ def test_save_baseline_names_the_copy_by_its_generated_at_and_it_counts_next_tim
     assert [r.file for r in load_baselines(tmp_path / "cache").runs] == [saved]
 
 
+def test_save_baseline_keeps_only_the_newest_of_its_own_files(tmp_path: Path) -> None:
+    history = tmp_path / "history"
+    mine = keep(history, "my-notes.json", "{}")  # not a file --baseline-save wrote: never touched
+    source = keep(tmp_path, "reports/report.json", report())
+    for day in range(1, 6):
+        save_baseline(source, f"2026-03-{day:02d}T12:00:00+00:00", history, keep=3)
+    names = sorted(p.name for p in history.glob("report-*.json"))
+    assert names == ["report-20260303T120000Z.json", "report-20260304T120000Z.json", "report-20260305T120000Z.json"]
+    assert mine.is_file()
+
+
 def test_the_gate_does_not_depend_on_the_renderer() -> None:
     import subprocess
     import sys

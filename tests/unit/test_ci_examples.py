@@ -61,15 +61,23 @@ def _check_line(line: str) -> None:
         assert all(a.partition("=")[0] in {"DRILL_ARGS", "TOPOLOGY"} for a in argv[1:] if "=" in a), line
     elif argv[0].endswith("stackdrill"):
         _check_stackdrill(argv[1:])
+    elif argv[:2] == ["git", "fetch"]:
+        pass  # the base branch, for `stackdrill compare git:origin/<branch>:...`
     else:
         pytest.fail(f"an example runs something the kit does not provide: {line!r}")
 
 
-@pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])
+@pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml", "github-compare.yml"])
 def test_pipeline_parses_and_names_only_what_exists(name: str) -> None:
     doc = yaml.safe_load((EXAMPLES / name).read_text())
     lines = list(_lines(doc))
-    assert any("make drill" in line and "--junit reports/junit.xml" in line for line in lines), lines
+    if name != "github-compare.yml":
+        assert any("make drill" in line and "--junit reports/junit.xml" in line for line in lines), lines
+    if name != "github-actions.yml":
+        # A topology change is compared with the file as it is on the base branch.
+        compares = [shlex.split(line) for line in lines if "stackdrill compare" in line]
+        assert compares and all(argv[2].startswith("git:origin/") for argv in compares), lines
+        assert all("--junit" in argv for argv in compares), lines
     for line in lines:
         _check_line(line)
     text = (EXAMPLES / name).read_text()
@@ -77,7 +85,7 @@ def test_pipeline_parses_and_names_only_what_exists(name: str) -> None:
     for listed in re.findall(r"hashFiles\(([^)]*)\)", text) + re.findall(r"files: \[([^\]]*)\]", text):
         for path in re.findall(r"[\w./-]+\.\w+", listed):
             assert (ROOT / path).is_file(), f"{name} hashes {path}, which does not exist"
-    assert "reports/junit.xml" in text and "STACKDRILL_CACHE" in text
+    assert "junit.xml" in text and "STACKDRILL_CACHE" in text
 
 
 def test_the_checker_catches_a_command_that_does_not_exist() -> None:

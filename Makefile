@@ -8,13 +8,14 @@ DRILL_ARGS ?=
 
 .PHONY: setup setup-test drill test lint unit integration doctor clean
 
-## setup: Docker engine, Python venv, Pulumi CLI, Toxiproxy, base image (idempotent)
+## setup: Docker engine, Python venv, Pulumi CLI, Toxiproxy, base and service images (idempotent)
 setup:
 	@scripts/setup.sh docker
 	@scripts/setup.sh python
 	@scripts/setup.sh pulumi
 	@scripts/setup.sh toxiproxy
 	@scripts/setup.sh base-image
+	@scripts/setup.sh service-image
 
 ## setup-test: setup, plus headless Chromium for the report's browser test
 setup-test: setup

@@ -385,6 +385,22 @@ def build_image(context: Path, tag: str, buildargs: dict[str, str]) -> None:
         raise StackError(f"building {tag} failed: {' | '.join(x for x in lines if x)[-400:]}") from exc
 
 
+def save_image(tag: str, path: Path) -> None:
+    """`docker save` one image to a tarball (written beside, then renamed: never half a file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tmp.open("wb") as out:
+        for chunk in client().images.get(tag).save(named=True):
+            out.write(chunk)
+    tmp.rename(path)
+
+
+def load_image(path: Path) -> None:
+    """`docker load` a tarball made by `save_image`."""
+    with path.open("rb") as tarball:
+        client().images.load(tarball)
+
+
 def remove_images(prefix: str = "stackdrill/") -> list[str]:
     """Remove every image whose tag starts with prefix; return the tags removed."""
     removed = []

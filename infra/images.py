@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -75,6 +76,15 @@ def app_image() -> str:
     tag = f"stackdrill/app:{h.hexdigest()[:12]}"
     if docker_resources.image_exists(tag):
         return tag
+    saved = saved_image(tag)
+    if saved is not None and saved.is_file():
+        try:
+            docker_resources.load_image(saved)
+        except Exception as exc:  # a truncated or foreign tarball: build instead
+            log.warning("could not load %s (%s); building %s", saved, exc, tag)
+        if docker_resources.image_exists(tag):
+            log.info("loaded %s from %s", tag, saved)
+            return tag
     if not docker_resources.image_exists(base):
         raise ToolchainError(f"base image {base} not found; fix: make setup (or set BASE_IMAGE)")
     with tempfile.TemporaryDirectory(prefix="stackdrill-image-") as tmp:
@@ -85,4 +95,46 @@ def app_image() -> str:
         shutil.copy2(SERVICES / "images" / "Dockerfile", ctx / "Dockerfile")
         log.info("building %s on %s", tag, base)
         docker_resources.build_image(ctx, tag, {"BASE_IMAGE": base})
+    if saved is not None:
+        docker_resources.save_image(tag, saved)
     return tag
+
+
+def saved_image(tag: str) -> Path | None:
+    """Where a pipeline's cache keeps the service image (`STACKDRILL_CACHE` set), else None.
+
+    Older tags of the service image are removed from the cache when a new one is saved, so the
+    cache holds one service image, as it holds one base image per package list.
+    """
+    if not os.environ.get("STACKDRILL_CACHE"):
+        return None
+    return cache_dir() / "images" / (tag.replace("/", "_").replace(":", "_") + ".tar")
+
+
+def _prune_saved(keep: Path) -> None:
+    for old in keep.parent.glob("stackdrill_app_*.tar"):
+        if old != keep:
+            old.unlink(missing_ok=True)
+
+
+def main() -> None:
+    """`python -m infra.images`: build or load the service image now (set-up's last step)."""
+    import time
+
+    t0 = time.monotonic()
+    try:
+        tag = app_image()
+        saved = saved_image(tag)
+        if saved is not None and not saved.is_file():  # built before the cache was set
+            docker_resources.save_image(tag, saved)
+    except ToolchainError as exc:
+        print(f"[setup] service-image FAILED: {exc}", file=sys.stderr)
+        raise SystemExit(1) from exc
+    if saved is not None:
+        _prune_saved(saved)
+    where = f" (cached in {saved})" if saved is not None else ""
+    print(f"[setup] service-image {tag} ready in {time.monotonic() - t0:.1f} s{where}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,7 @@ STATE="${STACKDRILL_STATE:-$ROOT/.state}"
 CACHE="${STACKDRILL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stackdrill}"
 PULUMI_VERSION="$(grep -oE 'github.com/pulumi/pulumi/pkg/v3 v[0-9.]+' "$ROOT/tools/pulumi-cli/go.mod" | head -1 | cut -d' ' -f2)"
 TOXIPROXY_VERSION="v2.12.0"
+UV_VERSION="0.13.9"  # installs the venv (pip is the fallback)
 # Toxiproxy is built with one patch of ours (tools/toxiproxy-concurrent-dial.patch): each client's
 # upstream dial runs off the accept loop, with a 1 s timeout. The build is named by the patch.
 TOXIPROXY_PATCH="$ROOT/tools/toxiproxy-concurrent-dial.patch"
@@ -87,9 +88,22 @@ step_python() {
     fi
     command -v "$PY" >/dev/null || die python "$PY not found; install Python >= 3.11"
     [ -x "$ROOT/.venv/bin/python" ] || "$PY" -m venv "$ROOT/.venv" || die python "python3 -m venv failed; apt-get install python3-venv"
-    [ -z "${STACKDRILL_CACHE:-}" ] || export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$CACHE/pip}"
-    "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check -e "$ROOT[dev,services]" \
-        || die python "pip install failed (is PyPI reachable?)"
+    if [ -n "${STACKDRILL_CACHE:-}" ]; then
+        export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$CACHE/pip}" UV_CACHE_DIR="${UV_CACHE_DIR:-$CACHE/uv}"
+    fi
+    # uv installs the ~70 pinned packages from its cache in ~3 s where pip takes ~25 s (measured
+    # here, both caches warm: 8.4-9.2 s against 29 s for the whole step); pip stays the fallback.
+    # uv reads the CA bundle pip is configured with (a TLS-inspecting proxy).
+    local cert; cert="$(cd / && "$ROOT/.venv/bin/python" -m pip config get global.cert 2>/dev/null || true)"
+    if "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check "uv==$UV_VERSION" >/dev/null 2>&1 \
+        && SSL_CERT_FILE="${SSL_CERT_FILE:-${cert:-/etc/ssl/certs/ca-certificates.crt}}" \
+            "$ROOT/.venv/bin/uv" pip install -q --python "$ROOT/.venv/bin/python" -e "$ROOT[dev,services]"; then
+        :
+    else
+        say python "uv failed; installing with pip"
+        "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check -e "$ROOT[dev,services]" \
+            || die python "pip install failed (is PyPI reachable?)"
+    fi
     echo "$stamp" >"$ROOT/.venv/.stackdrill-stamp"
     say python "installed .venv with stackdrill[dev,services] in $(took "$t0")"
 }
@@ -211,13 +225,20 @@ step_browser() {
     say browser "installed $(chromium --version 2>/dev/null | head -1) in $(took "$t0")"
 }
 
+step_service_image() {
+    docker info >/dev/null 2>&1 || die service-image "Docker engine not running; run: make setup"
+    # Builds it (or loads it from STACKDRILL_CACHE) now, so the first `up` does not wait for it.
+    "$ROOT/.venv/bin/python" -m infra.images || die service-image "see the line above"
+}
+
 case "${1:-all}" in
     docker) step_docker ;;
     python) step_python ;;
     pulumi) step_pulumi ;;
     toxiproxy) step_toxiproxy ;;
     base-image) step_base_image ;;
+    service-image) step_service_image ;;
     browser) step_browser ;;
-    all) step_docker; step_python; step_pulumi; step_toxiproxy; step_base_image ;;
-    *) die setup "unknown step '$1' (docker|python|pulumi|toxiproxy|base-image|browser|all)" ;;
+    all) step_docker; step_python; step_pulumi; step_toxiproxy; step_base_image; step_service_image ;;
+    *) die setup "unknown step '$1' (docker|python|pulumi|toxiproxy|base-image|service-image|browser|all)" ;;
 esac

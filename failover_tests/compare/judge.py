@@ -6,7 +6,9 @@ A **regression** is either
 - a figure worse by more than the noise: the candidate's median above
   `base median * (1 + max(tolerance, band)) + floor`, where `band` is the relative spread
   (`noise_band`: (max - min) / median) of the base runs or of the candidate runs, whichever is
-  wider. One run a side has no spread: the tolerance alone decides.
+  wider. A side with one run has no spread of its own: the band measured between identical runs
+  here (`SINGLE_RUN_BAND`: 3.0 for a fault window's p99, 0.5 for failure runs, failed share and
+  write gaps) stands in for it.
 
 An **improvement** is the mirror image (a failed verdict that now passes, or a figure below
 `base median / (1 + allowance) - floor`).
@@ -31,6 +33,19 @@ DEFAULT_TOLERANCE = 0.25
 FAILED_SHARE = Kind("failed_share", "failed share", 0.01, "%", 1)
 LOST_WRITES = Kind("lost_writes", "lost writes", 0.0, "", 0)
 FIGURE_KINDS: Mapping[str, Kind] = {**KINDS, FAILED_SHARE.name: FAILED_SHARE, LOST_WRITES.name: LOST_WRITES}
+# The noise band of a figure when a side has one run, so no spread of its own: the widest spread
+# measured between identical runs (6 drills of `default`, 3 `compare default default` here, on
+# lose-one-api, pause-one-api and datastore-failover). The p99 of a fault window holds ~150
+# requests per path, so it is the one or two requests the fault caught: 103-366 ms for the same
+# scenario (a 2.5 band). The rest: failure runs 0.39, failed share 0.34, write gap 0.30, LB
+# detection and rejoin under the tolerance. With `--repeat N` (N >= 2) the runs' own spread is used.
+SINGLE_RUN_BAND: Mapping[str, float] = {
+    "p99_ms": 3.0,
+    "longest_failure_run": 0.5,
+    "failed_share": 0.5,
+    "write_gap_s": 0.5,
+    "restore_write_gap_s": 0.5,
+}
 
 # How good a scenario's status is; a run's worst counts for its side.
 _RANK = {"pass": 0, "caught": 0, "fail": 2, "error": 3}
@@ -261,6 +276,8 @@ def scenario_delta(
     for key in [k for k in b if k in c]:
         path, kind, window = key
         band = max(noise_band(b[key]), noise_band(c[key]))
+        if min(len(b[key]), len(c[key])) < 2:
+            band = max(band, SINGLE_RUN_BAND.get(kind, 0.0))
         deltas.append(FigureDelta(path, FIGURE_KINDS[kind], window, tuple(b[key]), tuple(c[key]), band, tolerance))
     return ScenarioDelta(
         name, tuple(d.status for d in base), tuple(d.status for d in candidate), tuple(deltas), tuple(failures)

@@ -84,15 +84,15 @@ def test_a_budget_takes_families_in_turn_and_counts_the_base_run_once() -> None:
 
 
 def test_a_run_scores_a_caught_and_a_missed_mutant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The throwaway suite's latency is 4x the model latency; its SLO is p99 <= 1000 ms. 300 ms of
-    # model latency fails the verdict (caught); 150 ms moves only the figures (missed, seen in figures).
+    # The throwaway suite's latency is 4x the model latency; its SLO is p99 <= 5000 ms. 1500 ms of
+    # model latency fails the verdict (caught); 250 ms moves only the figures (missed, seen in figures).
     monkeypatch.setenv("STACKDRILL_STATE", str(tmp_path / "state"))
     suite = tmp_path / "suite" / "test_mutate_suite.py"
     suite.parent.mkdir()
     suite.write_text(SUITE)
     mutants = [
-        Mutant("model-300", "model latency 300 ms", {"model": {"latency_ms": 300}}, (str(suite),), "h1", "a"),
-        Mutant("model-150", "model latency 150 ms", {"model": {"latency_ms": 150}}, (str(suite),), "h2", "b"),
+        Mutant("model-1500", "model latency 1500 ms", {"model": {"latency_ms": 1500}}, (str(suite),), "h1", "a"),
+        Mutant("model-250", "model latency 250 ms", {"model": {"latency_ms": 250}}, (str(suite),), "h2", "b"),
     ]
     monkeypatch.setattr("stackdrill.mutate.generate", lambda topo, keys: (mutants, ["a note"]))
     text = io.StringIO()
@@ -108,17 +108,17 @@ def test_a_run_scores_a_caught_and_a_missed_mutant(tmp_path: Path, monkeypatch: 
     doc: dict[str, Any] = json.loads((tmp_path / "mut" / "mutate.json").read_text())
     assert code == 0 and doc["score"] == {"caught": 1, "run": 2, "total": 2, "ratio": 0.5}
     by_name = {m["name"]: m for m in doc["mutants"]}
-    assert by_name["model-300"]["status"] == "caught"
-    assert by_name["model-300"]["caught_by"][0]["scenario"] == "kill-api"
-    assert "p99" in by_name["model-300"]["caught_by"][0]["check"]
-    assert by_name["model-150"]["status"] == "missed"
-    assert by_name["model-150"]["figures_moved"][0].startswith("kill-api: api.complete: p99 202 ms -> 602 ms")
-    assert [m["name"] for m in doc["mutants"]] == ["model-150", "model-300"]  # missed first
+    assert by_name["model-1500"]["status"] == "caught"
+    assert by_name["model-1500"]["caught_by"][0]["scenario"] == "kill-api"
+    assert "p99" in by_name["model-1500"]["caught_by"][0]["check"]
+    assert by_name["model-250"]["status"] == "missed"
+    assert by_name["model-250"]["figures_moved"][0].startswith("kill-api: api.complete: p99 202 ms -> 1002 ms")
+    assert [m["name"] for m in doc["mutants"]] == ["model-250", "model-1500"]  # missed first
     assert "mutation score 1/2 (50%)" in text.getvalue()
     page = (tmp_path / "mut" / "mutate.html").read_text()
-    assert "model-150" in page and "1/2" in page and 'href="model-300/report.html"' in page
-    weak = topology.load(str(tmp_path / "mut" / "mutants" / "Pulumi.model-300.yaml"))
-    assert weak.model.latency_ms == 300
+    assert "model-250" in page and "1/2" in page and 'href="model-1500/report.html"' in page
+    weak = topology.load(str(tmp_path / "mut" / "mutants" / "Pulumi.model-1500.yaml"))
+    assert weak.model.latency_ms == 1500
 
 
 def test_a_budget_too_small_for_anything_runs_nothing_and_says_so(tmp_path: Path) -> None:

@@ -164,7 +164,8 @@ class Kind:
     def floor_text(self) -> str:
         """The floor written with its unit (`5 ms`, `0.25 s`, `2`, `2 points`)."""
         if self.unit == "%":
-            return f"{self.floor * 100.0:g} points"
+            points = self.floor * 100.0
+            return f"{points:g} point{'' if points == 1 else 's'}"
         return f"{self.floor:g} {self.unit}" if self.unit else f"{self.floor:g}"
 
 

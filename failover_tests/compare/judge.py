@@ -256,10 +256,15 @@ def _figures(docs: Sequence[ScenarioDoc]) -> dict[tuple[str, str, str], list[flo
 
 
 def _failures(raw_reports: Sequence[Mapping[str, Any]], name: str) -> tuple[str, ...]:
+    """The failed checks of the first run where the scenario failed, its test's own headline first
+    (a single point of failure says so: `single point of failure: losing api-0 took ...`)."""
     for report in raw_reports:
         for s in report.get("scenarios") or []:
             if s.get("name") == name and s.get("status") == "fail":
-                return tuple(str(m) for m in (s.get("verdict") or {}).get("failures") or [])
+                checks = [str(m) for m in (s.get("verdict") or {}).get("failures") or []]
+                tests = [t for t in report.get("tests") or [] if name in (t.get("scenarios") or [])]
+                head = [str(t.get("message") or "").strip().splitlines()[0] for t in tests if t.get("message")]
+                return tuple(dict.fromkeys([*head[:1], *checks]))
     return ()
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import ipaddress
 import logging
+import os
 import socket
 import tarfile
 import time
@@ -87,13 +89,33 @@ KIT_SUBNETS = "10.213.{}.0/24"
 
 
 def used_subnets() -> set[str]:
-    """Every IPv4 subnet an existing Docker network uses."""
+    """Every IPv4 subnet an existing Docker network uses, and, for an engine on this host, every
+    subnet this host routes (another engine's bridges: two engines on one kernel share its routes)."""
     out = set()
     for net in client().api.networks():
         for cfg in (net.get("IPAM") or {}).get("Config") or []:
             if cfg.get("Subnet"):
                 out.add(str(cfg["Subnet"]))
+    if os.environ.get("DOCKER_HOST", "unix://").startswith("unix://"):
+        out |= host_routes()
     return out
+
+
+def host_routes(path: Path = Path("/proc/net/route")) -> set[str]:
+    """The IPv4 subnets of this host's routing table (`10.213.4.0/24`), from /proc/net/route."""
+    found: set[str] = set()
+    try:
+        lines = path.read_text().splitlines()[1:]
+    except OSError:
+        return found
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        dest, mask = (ipaddress.IPv4Address(int(f, 16).to_bytes(4, "little")) for f in (fields[1], fields[7]))
+        if int(mask):
+            found.add(str(ipaddress.IPv4Network(f"{dest}/{mask}", strict=False)))
+    return found
 
 
 def network_subnet(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import docker.errors
@@ -82,3 +83,17 @@ def test_a_clash_that_keeps_coming_back_is_reported(monkeypatch: pytest.MonkeyPa
     _patch(monkeypatch, ["port is already allocated"] * 5)
     with pytest.raises(StackError, match="port is already allocated"):
         docker_resources.create_container(_props())
+
+
+def test_host_routes_reads_the_kernel_routing_table(tmp_path: Path) -> None:
+    from infra.docker_resources import host_routes
+
+    table = tmp_path / "route"
+    table.write_text(
+        "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n"
+        "eth0\t00000000\t0102A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"  # the default route: no subnet
+        "br-1\t0004D50A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"  # 10.213.4.0/24
+        "docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"  # 172.17.0.0/16
+    )
+    assert host_routes(table) == {"10.213.4.0/24", "172.17.0.0/16"}
+    assert host_routes(tmp_path / "absent") == set()

@@ -135,6 +135,49 @@ def _write_topology(source: TopologySource, mutant: Mutant, directory: Path) -> 
     return path
 
 
+@dataclass
+class Costs:
+    """What a drill costs on this machine: estimates first, then what the base runs measured."""
+
+    stack_s: float = STACK_COST_S
+    measured: dict[str, float] = field(default_factory=dict)
+
+    def scenario_s(self, name: str) -> float:
+        return self.measured.get(name, SCENARIO_COST_S)
+
+    def learn(self, run: RunRecord) -> None:
+        """A base run's scenario times, and its stack's up and down (what the scenarios did not take)."""
+        durations = _durations(run.report)
+        self.measured.update(durations)
+        self.stack_s = max(30.0, run.duration_s - sum(durations.values()))
+
+
+def _run_mutant(
+    result: MutantResult,
+    base: RunRecord,
+    costs: Costs,
+    source: TopologySource,
+    out_dir: Path,
+    stack_name: str,
+    seed: int,
+    say: Callable[[str], None],
+    budget_left_s: float,
+) -> None:
+    """Run one mutant's drill and judge it against the base run, if it still fits the budget."""
+    m = result.mutant
+    cost = costs.stack_s + sum(costs.scenario_s(s) for s in m.scenarios)
+    if cost > budget_left_s:
+        result.why = f"over the budget (about {cost:.0f} s to run, {max(0.0, budget_left_s):.0f} s left)"
+        return
+    result.why = ""
+    topo_path = _write_topology(source, m, out_dir / "mutants")
+    [record] = run_batch([DrillJob(m.name, 1, topo_path, out_dir / m.name, stack_name, m.scenarios, seed)], say)
+    result.duration_s, result.report_dir = record.duration_s, str(record.report_dir)
+    _judge(result, base.report, record.report)
+    by = f" by {result.caught_by[0]['scenario']}" if result.caught_by else ""
+    say(f"[{m.name}] {result.status.upper()}{by}")
+
+
 def run_mutate(
     source: TopologySource,
     *,
@@ -154,10 +197,7 @@ def run_mutate(
         raise ScenarioError(f"no mutant of {source.spec} matches {' '.join(keys) or 'anything'}; see `mutate --list`")
     started = time.monotonic()
     budget_s = budget_min * 60.0
-    chosen, over = plan(mutants, budget_s, lambda _: SCENARIO_COST_S, STACK_COST_S)
-    results = {m.name: MutantResult(m) for m in round_robin(mutants)}
-    for m in over:
-        results[m.name].why = "over the budget"
+    results = {m.name: MutantResult(m, why="over the budget") for m in round_robin(mutants)}
     lock = threading.Lock()
 
     def say(line: str) -> None:
@@ -165,47 +205,37 @@ def run_mutate(
             console.print(line, markup=False, highlight=False)
 
     tag = os.getpid() % 100000
-    union = tuple(dict.fromkeys(s for m in chosen for s in m.scenarios))
-    say(
-        f"mutate {source.spec}: {len(mutants)} mutants, {len(chosen)} fit {budget_min:g} min; "
-        + f"base run on {len(union)} scenarios"
-    )
+    costs = Costs()
+    considered: set[str] = set()
+    bases: list[RunRecord] = []
     code = EXIT_PASSED
-    base_record: RunRecord | None = None
+    say(f"mutate {source.spec}: {len(mutants)} mutants, budget {budget_min:g} min")
     try:
-        [base_record] = run_batch([DrillJob("base", 1, source.path, out_dir / "base", f"mut{tag}b", union, seed)], say)
-        if base_record.exit_code == EXIT_BAD_INPUT:
-            raise ScenarioError(f"the base drill refused its input (exit 2): see {out_dir / 'base' / 'drill.log'}")
-        if not base_record.report:
-            code = EXIT_KIT_ERROR
-        else:
-            measured = _durations(base_record.report)
-            overhead = max(60.0, base_record.duration_s - sum(measured.values()))
-            spent = time.monotonic() - started
-            # Mutants left out by the estimate whose scenarios all ran on the base run are
-            # taken too while the measured costs still fit.
-            union_set = set(union)
-            chosen += [m for m in over if set(m.scenarios) <= union_set]
-            for n, m in enumerate(chosen, start=1):
-                result = results[m.name]
-                cost = overhead + sum(measured.get(s, SCENARIO_COST_S) for s in m.scenarios)
-                if time.monotonic() - started + cost > budget_s:
-                    result.why = f"over the budget (about {cost:.0f} s left to run it, {spent:.0f} s spent)"
-                    continue
-                result.why = ""
-                topo_path = _write_topology(source, m, out_dir / "mutants")
-                job = DrillJob(m.name, 1, topo_path, out_dir / m.name, f"mut{tag}m{n}", m.scenarios, seed)
-                [record] = run_batch([job], say)
-                result.duration_s, result.report_dir = record.duration_s, str(record.report_dir)
-                _judge(result, base_record.report, record.report)
-                say(
-                    f"[{m.name}] {result.status.upper()}"
-                    + (f" by {result.caught_by[0]['scenario']}" if result.caught_by else "")
-                )
-                spent = time.monotonic() - started
+        while True:
+            left = [m for m in round_robin(mutants) if m.name not in considered]
+            wave, _ = plan(left, budget_s - (time.monotonic() - started), costs.scenario_s, costs.stack_s)
+            if not wave:
+                break
+            considered.update(m.name for m in wave)
+            k = len(bases) + 1
+            union = tuple(dict.fromkeys(s for m in wave for s in m.scenarios))
+            say(f"wave {k}: {len(wave)} mutants; the topology itself on {len(union)} scenarios first")
+            job = DrillJob("base", k, source.path, out_dir / f"base{k}", f"mut{tag}b{k}", union, seed)
+            [base] = run_batch([job], say)
+            bases.append(base)
+            if base.exit_code == EXIT_BAD_INPUT:
+                raise ScenarioError(f"the base drill refused its input (exit 2): see {base.report_dir / 'drill.log'}")
+            if not base.report:
+                code = EXIT_KIT_ERROR
+                break
+            costs.learn(base)
+            for m in wave:
+                stack_name = f"mut{tag}m{list(results).index(m.name)}"
+                left_s = budget_s - (time.monotonic() - started)
+                _run_mutant(results[m.name], base, costs, source, out_dir, stack_name, seed, say, left_s)
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
-    doc = _document(source, results, notes, budget_min, seed, time.monotonic() - started, base_record, code)
+    doc = _document(source, results, notes, budget_min, seed, time.monotonic() - started, bases, code)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "mutate.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     from failover_tests.compare.view import render_mutate_html
@@ -225,7 +255,7 @@ def _document(
     budget_min: float,
     seed: int,
     duration_s: float,
-    base: RunRecord | None,
+    bases: Sequence[RunRecord],
     code: int,
 ) -> dict[str, Any]:
     ran = [r for r in results.values() if r.status in (CAUGHT, MISSED)]
@@ -247,7 +277,7 @@ def _document(
             "total": len(results),
             "ratio": round(len(caught) / len(ran), 4) if ran else None,
         },
-        "base": base.to_dict() if base is not None else None,
+        "base_runs": [b.to_dict() for b in bases],
         "notes": list(notes),
         "mutants": [r.to_dict() for r in sorted(results.values(), key=lambda r: order[r.status])],
     }

@@ -58,8 +58,8 @@ def render_compare_html(doc: dict[str, Any], path: Path) -> Path:
 def render_mutate_html(doc: dict[str, Any], path: Path) -> Path:
     """Write mutate.html for a mutate.json document; the base's and each mutant's reports are linked."""
     view = copy.deepcopy(doc)
-    if view["base"] is not None:
-        view["base"]["href"] = _href(view["base"]["report_dir"], path)
+    for base in view["base_runs"]:
+        base["href"] = _href(base["report_dir"], path)
     for mutant in view["mutants"]:
         mutant["href"] = _href(mutant["report_dir"], path)
     return _render("mutate.html.j2", view, path)

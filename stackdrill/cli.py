@@ -1,4 +1,4 @@
-"""The `stackdrill` command line: up, down, status, doctor, reap (and the drill and training commands).
+"""The `stackdrill` command line: up, down, status, doctor, reap (and the drill commands).
 
 The CLI owns the terminal: rich progress on long work, a table at the end, `--json` for machines.
 User mistakes print one line and exit 2; nothing is created before input is validated.
@@ -439,52 +439,6 @@ def mutate(
         out=out,
         as_json=as_json,
     )
-    raise typer.Exit(code)
-
-
-@app.command()
-def train(
-    lesson: Annotated[
-        str | None, typer.Argument(help="lesson name or YAML file (see --list); none: free play with the panel")
-    ] = None,
-    topology: Annotated[
-        str, typer.Option("--topology", "-t", help="topology name or path (default: the lesson's, else default)")
-    ] = "",
-    stack_name: Annotated[
-        str, typer.Option("--stack-name", "-s", help="attach to this running stack (it is left up afterwards)")
-    ] = "",
-    port: Annotated[int, typer.Option("--port", help="dashboard port on 127.0.0.1 (0: a free one, printed)")] = 0,
-    list_only: Annotated[bool, typer.Option("--list", help="list the lessons; touch nothing")] = False,
-    auto: Annotated[
-        bool, typer.Option("--auto", help="play the lesson without a person; end with the verdict table")
-    ] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Training mode: live dashboard, fault panel and guided lessons on a real stack.
-
-    Exit 0 when the session ended (with --auto: every step passed), 1 when a step's check failed
-    (--auto), 2 on bad input, 3 when the kit could not run a step, 130 when interrupted. Ctrl-C
-    reverts every fault, stops traffic and tears the stack down unless it was attached with -s.
-    """
-    from stackdrill.train import print_lessons, run_train
-
-    if list_only:
-        print_lessons(out, as_json=as_json)
-        return
-    try:
-        code = run_train(
-            lesson,
-            topology=topology,
-            stack_name=stack_name,
-            port=port,
-            auto=auto,
-            console=console,
-            out=out,
-            as_json=as_json,
-        )
-    except KeyboardInterrupt:
-        console.print("interrupted: every fault reverted")
-        raise typer.Exit(130) from None
     raise typer.Exit(code)
 
 

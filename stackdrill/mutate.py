@@ -205,6 +205,7 @@ def run_mutate(
             console.print(line, markup=False, highlight=False)
 
     tag = os.getpid() % 100000
+    stack_names = {name: f"mut{tag}m{i}" for i, name in enumerate(results)}
     costs = Costs()
     considered: set[str] = set()
     bases: list[RunRecord] = []
@@ -230,9 +231,8 @@ def run_mutate(
                 break
             costs.learn(base)
             for m in wave:
-                stack_name = f"mut{tag}m{list(results).index(m.name)}"
                 left_s = budget_s - (time.monotonic() - started)
-                _run_mutant(results[m.name], base, costs, source, out_dir, stack_name, seed, say, left_s)
+                _run_mutant(results[m.name], base, costs, source, out_dir, stack_names[m.name], seed, say, left_s)
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
     doc = _document(source, results, notes, budget_min, seed, time.monotonic() - started, bases, code)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +43,22 @@ def steady(stack: Any) -> Any:
     """The stack, back to steady state after the test (every container healthy, both edges serving)."""
     yield stack
     stack.wait_steady(timeout_s=90)
+
+
+def light_drill(name: str, where: str = "") -> str:
+    """A light YAML drill for the one-of-everything topology (no replica to lose): 80 ms on the
+    API's model edge for 4 s at 10 req/s; every path stays within SLO."""
+    return textwrap.dedent(
+        f"""
+        name: {name}
+        description: 80 ms on the API's model edge{where}; everything stays within SLO.
+        steady_state_s: 3
+        fault: {{name: latency, target: api_model, params: {{latency_ms: 80}}}}
+        duration_s: 4
+        recovery_s: 4
+        traffic: {{rate_per_s: 10, paths: [api.complete, web.home]}}
+        slos:
+          - {{path: api.complete, min_success: 0.95}}
+          - {{path: web.home, min_success: 0.95}}
+        """
+    )

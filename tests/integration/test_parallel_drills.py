@@ -6,30 +6,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 from infra import docker_resources
 from infra import outputs as O
-from tests.integration.conftest import ROOT, STACKDRILL
+from tests.integration.conftest import ROOT, STACKDRILL, light_drill
 
-# A light drill for the one-of-everything topology (no replica to lose): 80 ms on the model edge.
-SCENARIO = textwrap.dedent(
-    """
-    name: parallel-latency
-    description: 80 ms on the API's model edge; everything stays within SLO.
-    steady_state_s: 3
-    fault: {name: latency, target: api_model, params: {latency_ms: 80}}
-    duration_s: 4
-    recovery_s: 4
-    traffic: {rate_per_s: 10, paths: [api.complete, web.home]}
-    slos:
-      - {path: api.complete, min_success: 0.95}
-      - {path: web.home, min_success: 0.95}
-    """
-)
+SCENARIO = light_drill("parallel-latency")
 
 
 def test_two_drills_at_once_on_two_stacks_both_pass_apart(tmp_path: Path, stack: Any) -> None:

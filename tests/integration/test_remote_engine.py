@@ -18,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,25 +27,12 @@ import pytest
 
 from infra import outputs as O
 from infra.wait import wait_until
-from tests.integration.conftest import ROOT, STACKDRILL
+from tests.integration.conftest import ROOT, STACKDRILL, light_drill
 
 POOL = "10.231.0.0/16"  # apart from the first engine's pools (172.17-31.x, 192.168.x) and the kit's 10.213.x
 RULES = (["-m", "physdev", "--physdev-is-bridged", "-j", "ACCEPT"],)
 
-SCENARIO = textwrap.dedent(
-    """
-    name: remote-latency
-    description: 80 ms on the API's model edge, on a stack of the second engine.
-    steady_state_s: 3
-    fault: {name: latency, target: api_model, params: {latency_ms: 80}}
-    duration_s: 4
-    recovery_s: 4
-    traffic: {rate_per_s: 10, paths: [api.complete, web.home]}
-    slos:
-      - {path: api.complete, min_success: 0.95}
-      - {path: web.home, min_success: 0.95}
-    """
-)
+SCENARIO = light_drill("remote-latency", ", on a stack of the second engine")
 
 
 def _iptables(action: str, rule: list[str]) -> None:

@@ -138,10 +138,25 @@ class DrillStack:
         return reap_faults(self.outputs)
 
     def update(
-        self, topology: Topology, image: str | None = None, progress: Callable[[str, str, bool], None] | None = None
+        self,
+        topology: Topology,
+        image: str | None = None,
+        progress: Callable[[str, str, bool], None] | None = None,
+        *,
+        rolling: bool = False,
     ) -> None:
-        """Apply a changed topology in place (a Pulumi update) with the image the stack runs."""
-        info = self.manager.up(topology, image or self.image, progress)
+        """Apply a changed topology in place (a Pulumi update) with the image the stack runs.
+
+        `rolling`: containers the update replaces go one replica index at a time, each drained
+        first and back in every LB before the next (see `failover_tests.rolling`); what changes in
+        place (an LB's configuration, reloaded) and what is new goes first.
+        """
+        image = image or self.image
+        if rolling:
+            from failover_tests.rolling import rolling_update
+
+            rolling_update(self, topology, image, progress)
+        info = self.manager.up(topology, image, progress)
         self.outputs = info.outputs
         self.topology = topology
         self.__dict__.pop("env", None)

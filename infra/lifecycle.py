@@ -13,7 +13,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +90,21 @@ class StackInfo:
         return list(self.outputs.containers)
 
 
+@dataclass(frozen=True)
+class PlannedStep:
+    """One resource an update would change: its URN, the engine's operation, its resource name."""
+
+    urn: str
+    op: str  # create, update, replace, create-replacement, delete-replaced, delete, ...
+    resource: str  # the Pulumi resource name (the last part of the URN)
+    type: str
+
+    @property
+    def replaces(self) -> bool:
+        """Whether the resource is deleted and created again (not updated in place)."""
+        return "replace" in self.op
+
+
 def _check_name(name: str) -> None:
     if not name or not all(c.isalnum() or c == "-" for c in name) or not name[0].isalpha() or len(name) > 24:
         raise StackError(f"invalid stack name {name!r}: use 1-24 letters, digits and '-', starting with a letter")
@@ -140,11 +155,7 @@ class StackManager:
         except auto.errors.CommandError:
             return False
 
-    def up(self, topo: Topology, image: str, progress: ProgressFn | None = None) -> StackInfo:
-        """Create or update the stack; wait until every container is healthy and both edges answer."""
-        # The lease comes first: a run killed half-way up leaves a stack the next run can reap.
-        if self.ttl_s is not None or leases.get(self.name) is None:
-            leases.grant(self.name, int(self.owner_pid), self.ttl_s)
+    def _program(self, topo: Topology, image: str) -> Callable[[], None]:
         backend = select_backend()
         subnet = docker_resources.pick_subnet(network_name(self.name, "back"), self.name)
         args = ProgramArgs(stack=self.name, image=image, owner_pid=self.owner_pid, backend=backend, back_subnet=subnet)
@@ -153,7 +164,50 @@ class StackManager:
             password = pulumi.Config("stackdrill").require_secret("redisPassword")
             build(topo, args, password)
 
-        stack = self._stack(program)
+        return program
+
+    def plan(self, topo: Topology, image: str) -> list[PlannedStep]:
+        """What an update of the deployed stack to `topo` would do to each container (a preview)."""
+        steps: list[PlannedStep] = []
+
+        def on_event(event: auto.events.EngineEvent) -> None:
+            pre = event.resource_pre_event
+            if pre is None or pre.metadata is None:
+                return
+            md = pre.metadata
+            op = str(md.op.value if hasattr(md.op, "value") else md.op)
+            if op != "same" and (md.type.endswith(":Container") or md.type.endswith(":Network")):
+                steps.append(PlannedStep(urn=md.urn, op=op, resource=md.urn.split("::")[-1], type=md.type))
+
+        stack = self._stack(self._program(topo, image))
+        try:
+            stack.preview(on_event=on_event, color="never", suppress_progress=True)
+        except auto.errors.CommandError as exc:
+            raise StackError(f"pulumi preview of stack {self.name} failed: {_tail(exc)}") from exc
+        seen: dict[str, PlannedStep] = {}
+        for step in steps:  # a replacement shows up as several steps of one resource: keep the strongest
+            if step.op != "same" and (step.urn not in seen or "replace" in step.op):
+                seen[step.urn] = step
+        return list(seen.values())
+
+    def up(
+        self,
+        topo: Topology,
+        image: str,
+        progress: ProgressFn | None = None,
+        *,
+        targets: Sequence[str] = (),
+        wait: bool = True,
+    ) -> StackInfo:
+        """Create or update the stack; wait until every container is healthy and both edges answer.
+
+        With `targets` (URNs from `plan`), only those resources are changed (`pulumi up --target`):
+        a rolling update replaces one replica at a time. `wait=False` skips the readiness wait.
+        """
+        # The lease comes first: a run killed half-way up leaves a stack the next run can reap.
+        if self.ttl_s is not None or leases.get(self.name) is None:
+            leases.grant(self.name, int(self.owner_pid), self.ttl_s)
+        stack = self._stack(self._program(topo, image))
         # Each Pulumi CLI call costs about half a second: read the config only when the marker
         # that says this stack has its password is missing.
         marker = self.workdir / ".password-set"
@@ -170,7 +224,11 @@ class StackManager:
         try:
             with engine_priority():
                 result = stack.up(
-                    parallel=PARALLEL, on_event=_event_sink(progress, errors), color="never", suppress_progress=True
+                    parallel=PARALLEL,
+                    on_event=_event_sink(progress, errors),
+                    color="never",
+                    suppress_progress=True,
+                    target=list(targets) or None,
                 )
         except auto.errors.CommandError as exc:
             # The resources' own error messages say what went wrong; the CLI's tail only counts them.
@@ -180,7 +238,8 @@ class StackManager:
             stop.set()
             watcher.join(timeout=5)
         info = StackInfo(self.name, StackOutputs.parse({k: v.value for k, v in result.outputs.items()}, self.name))
-        self.wait_ready(info)
+        if wait:
+            self.wait_ready(info)
         return info
 
     def _watch_health(self, count: int, stop: threading.Event) -> None:
@@ -332,4 +391,4 @@ def _event_sink(
     return on_event
 
 
-__all__ = ["StackInfo", "StackManager", "sweep_stack"]
+__all__ = ["PlannedStep", "StackInfo", "StackManager", "sweep_stack"]

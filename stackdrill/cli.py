@@ -442,6 +442,51 @@ def mutate(
     raise typer.Exit(code)
 
 
+@app.command()
+def train(
+    lesson: Annotated[str | None, typer.Argument(help="a lesson name (see --list) or a lesson YAML file")] = None,
+    topology: Annotated[
+        str | None, typer.Option("--topology", "-t", help="topology (default: the lesson's, else default)")
+    ] = None,
+    stack_name: Annotated[
+        str, typer.Option("--stack-name", "-s", help="attach to this deployed stack (kept afterwards)")
+    ] = "",
+    port: Annotated[int, typer.Option("--port", help="dashboard port on 127.0.0.1 (default: any free one)")] = 0,
+    auto: Annotated[
+        bool, typer.Option("--auto", help="play the lesson without a person; end with its verdict")
+    ] = False,
+    minutes: Annotated[float, typer.Option("--minutes", help="the session ends by itself after this long")] = 120.0,
+    list_only: Annotated[bool, typer.Option("--list", help="list the shipped lessons")] = False,
+    report_dir: Annotated[Path, typer.Option("--report-dir", help="where the session's report goes")] = Path(
+        "reports/train"
+    ),
+) -> None:
+    """A live game day: dashboard, fault panel and guided lessons on a real stack.
+
+    Exit codes as for drill with --auto (0 every step as expected, 1 a step's verdict failed);
+    otherwise 0 when the session ended, 130 on Ctrl-C (every fault reverted either way).
+    """
+    from stackdrill.train import list_lessons, run_train
+
+    if list_only:
+        list_lessons(out)
+        return
+    if not 0 <= port <= 65535:
+        raise ScenarioError(f"--port {port}: give 1-65535, or 0 for any free port")
+    code = run_train(
+        lesson,
+        topology=topology,
+        stack_name=stack_name,
+        port=port,
+        auto=auto,
+        minutes=minutes,
+        report_dir=report_dir,
+        console=console,
+        out=out,
+    )
+    raise typer.Exit(code)
+
+
 def _gate_settings(
     directory: Path | None, *, runs: int | None, tolerance: float | None, save: bool
 ) -> GateSettings | None:

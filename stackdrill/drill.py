@@ -226,7 +226,7 @@ def run_drill(
         code = exit_code(pytest_code, verdict=verdict, collection_errors=len(plugin.errors))
     _write_junit(junit, report, code, f"the drill ran no test to judge (pytest exit code {pytest_code})")
     saved = _save_baseline(baseline, gate, code, report_path)
-    rows = _rows(outcomes, report)
+    rows = rows_of(outcomes, report)
     verdict_name = verdict.verdict if verdict is not None else "error"
     if as_json:
         out.print_json(
@@ -243,7 +243,7 @@ def run_drill(
             )
         )
     else:
-        _table(out, rows, report, elapsed, Path(report_dir) if report else None)
+        print_table(out, rows, report, elapsed, Path(report_dir) if report else None)
         if gate is not None:
             _print_gate(out, gate, saved, save=baseline is not None and baseline.save)
         if verdict is not None:
@@ -333,7 +333,7 @@ def _load_report(path: Path, *, not_before: float) -> dict[str, Any]:
 _BAD_STATUS = ("fail", "error")
 
 
-def _rows(outcomes: Sequence[Outcome], report: dict[str, Any]) -> list[dict[str, Any]]:
+def rows_of(outcomes: Sequence[Outcome], report: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per test the drill started, with its scenario's fault and worst figures if any."""
     by_name = {s["name"]: s for s in report.get("scenarios", [])}
     rows = []
@@ -377,10 +377,17 @@ def _fmt_requests(worst: dict[str, Any]) -> str:
 _COLOURS = {"passed": "green", "failed": "red", "error": "yellow", "skipped": "dim", "interrupted": "magenta"}
 
 
-def _table(
-    out: Console, rows: list[dict[str, Any]], report: dict[str, Any], elapsed: float, report_dir: Path | None
+def print_table(
+    out: Console,
+    rows: list[dict[str, Any]],
+    report: dict[str, Any],
+    elapsed: float,
+    report_dir: Path | None,
+    *,
+    title: str = "failover drill",
 ) -> None:
-    table = Table(title="failover drill")
+    """The drill's verdict table, its failures and errors, and where the report is."""
+    table = Table(title=title)
     for col in ("scenario / test", "fault", "outcome", "worst numbers", "requests per window", "time"):
         table.add_column(col)
     for r in rows:

@@ -212,6 +212,14 @@ class Probe:
         recs.sort(key=lambda r: r.scheduled_s)
         return recs
 
+    def records_from(self, index: int) -> tuple[list[Record], int]:
+        """Records completed since the `index`-th one, in completion order, and the next index.
+
+        For a live view that polls a long probe: each call copies only what is new.
+        """
+        new = self._records[index:]
+        return new, index + len(new)
+
     @property
     def setup_records(self) -> list[Record]:
         """The setup requests sent before time zero (negative scheduled times)."""

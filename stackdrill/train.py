@@ -71,10 +71,10 @@ def run_train(
     require_ready()
     name = stack_name or f"train{os.getpid() % 100000}"
     attached = bool(stack_name) and StackManager(name).exists()
-    console.print(f"[train] {'attaching to' if attached else 'bringing up'} stack {name} ({topo_name})")
+    console.print(f"\\[train] {'attaching to' if attached else 'bringing up'} stack {name} ({topo_name})")
     t0 = time.monotonic()
     stack: DrillStack = provision(topo, name, keep=attached)
-    console.print(f"[train] stack {name} ready in {time.monotonic() - t0:.0f} s")
+    console.print(f"\\[train] stack {name} ready in {time.monotonic() - t0:.0f} s")
     session = TrainSession(stack, topology_name=topo_name)
     collector = ReportCollector(report_dir)
     collector.meta.update({"stack": name, "topology": dict(stack.outputs.topology), "seed": stack.seed})
@@ -102,11 +102,11 @@ def run_train(
             if auto:
                 code = _finish(collector, out, lesson)
                 return code
-            out.print("[train] lesson over: free play on the dashboard until Ctrl-C")
+            out.print("\\[train] lesson over: free play on the dashboard until Ctrl-C")
         while time.monotonic() < deadline:
             time.sleep(0.5)
             _watch_browser(session, server)
-        out.print(f"[train] {minutes:g} min are up: ending the session")
+        out.print(f"\\[train] {minutes:g} min are up: ending the session")
         return code
     finally:
         server.stop()
@@ -115,7 +115,7 @@ def run_train(
         if collector.results and not auto:
             _finish(collector, out, lesson)
         if not attached:
-            console.print(f"[train] tearing down stack {name}")
+            console.print(f"\\[train] tearing down stack {name}")
             stack.manager.down()
 
 

@@ -1,0 +1,98 @@
+"""Training mode on real stacks: the dashboard driven in headless Chromium, and a lesson played by
+`stackdrill train --auto` end to end."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from failover_tests import drill_docker as dk
+from failover_tests.train.server import TrainServer
+from failover_tests.train.session import TrainSession
+from infra import outputs as O
+from infra.docker_resources import kit_objects
+from tests.integration.conftest import cli
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.destructive
+def test_dashboard_in_a_real_browser(stack: Any, steady: Any, tmp_path: Path) -> None:
+    """Open the dashboard, see the charts move, pause one API replica from the fault panel, see
+    it paused on the map and DOWN in the LBs, revert everything, and nothing is left paused."""
+    from playwright.sync_api import sync_playwright
+
+    victim = stack.containers(O.TIER_API)[0].name
+    short = victim.removeprefix(f"sd-{stack.name}-")
+    session = TrainSession(stack, topology_name="default").start()
+    server = TrainServer(session, session).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1600, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(server.url)
+            chart = page.locator('svg[data-chart="api.complete"]')
+            chart.wait_for(timeout=15_000)
+            first = chart.get_attribute("data-updated")
+            page.wait_for_function(
+                f"document.querySelector('svg[data-chart=\"api.complete\"]').getAttribute('data-updated') != '{first}'",
+                timeout=10_000,
+            )
+            page.locator(f'[data-container="{victim}"][data-state="running"]').wait_for(timeout=15_000)
+            page.screenshot(path=str(tmp_path / "1-steady.png"))
+
+            t0 = time.monotonic()
+            page.select_option("#fault-name", "pause")
+            page.select_option("#fault-target", short)
+            page.fill("#fault-duration", "60")
+            page.click("#fault-apply")
+            page.locator(f'[data-container="{victim}"][data-state="paused"]').wait_for(timeout=15_000)
+            seen_paused_s = time.monotonic() - t0
+            assert dk.state(victim) == "paused"
+            down = page.locator(f'[data-lb-server="{victim}"][data-lb-state^="DOWN"]')
+            down.first.wait_for(timeout=15_000)
+            seen_down_s = time.monotonic() - t0
+            page.screenshot(path=str(tmp_path / "2-paused.png"))
+
+            page.click("#revert-all")
+            page.locator(f'[data-container="{victim}"][data-state="running"]').wait_for(timeout=15_000)
+            page.locator(f'[data-lb-server="{victim}"][data-lb-state^="DOWN"]').first.wait_for(
+                state="detached", timeout=30_000
+            )
+            page.screenshot(path=str(tmp_path / "3-reverted.png"))
+            browser.close()
+        assert not errors, f"the page raised: {errors}"
+        print(f"dashboard: pause seen on the map after {seen_paused_s:.2f} s, LB DOWN after {seen_down_s:.2f} s")
+    finally:
+        server.stop()
+        problems = session.close()
+    assert problems == []
+    paused = [c.name for c in stack.containers() if dk.state(c.name) == "paused"]
+    assert paused == [], f"left paused: {paused}"
+    assert session.panel.ids() == []
+
+
+@pytest.mark.destructive
+def test_a_lesson_plays_by_itself_and_ends_with_the_drill_verdict(tmp_path: Path) -> None:
+    """`stackdrill train --auto surge-on-slow-dependency`: its own stack, both steps judged like a
+    drill, the verdict table, the session saved as a drill report, the stack torn down."""
+    out = tmp_path / "train"
+    proc = cli("train", "--auto", "surge-on-slow-dependency", "--report-dir", str(out), timeout_s=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "dashboard: http://127.0.0.1:" in proc.stdout
+    assert "lesson surge-on-slow-dependency" in proc.stdout
+    assert "2 passed, 0 failed, 0 errors" in proc.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert [s["name"] for s in report["scenarios"]] == ["surge-slow-model", "surge-tripled"]
+    assert (out / "report.html").read_text().count("surge-tripled") >= 1
+    name = re.search(r"bringing up stack (\S+)", proc.stdout + proc.stderr)
+    assert name, proc.stderr[-2000:]
+    containers, networks = kit_objects(f"{O.LABEL_STACK}={name.group(1)}")
+    assert not containers and not networks, "the lesson's stack was left behind"

@@ -99,7 +99,8 @@ class LiveFeed:
         self._sources: list[tuple[RecordSource, list[int]]] = []
         self._recent: deque[tuple[float, Record]] = deque()  # (completed at, on the session clock)
         self._points: dict[str, deque[Point]] = {p: deque() for p in self.paths}
-        self._impaired_since: dict[str, float] = {}
+        self._page: dict[str, str] = {}
+        self._mismatch_since: dict[str, float] = {}  # path -> impaired while its components show operational
 
     def add(self, source: RecordSource) -> None:
         """Read a probe's records from now on (from its first record)."""
@@ -132,11 +133,23 @@ class LiveFeed:
                 while points and points[0].t_s < now - HISTORY_S:
                     points.popleft()
                 out[path] = point
-                if self._health(point) == "impaired":
-                    self._impaired_since.setdefault(path, now)
+                if self._health(point) == "impaired" and self._shown_operational(path):
+                    self._mismatch_since.setdefault(path, now)
                 else:
-                    self._impaired_since.pop(path, None)
+                    self._mismatch_since.pop(path, None)
             return out
+
+    def set_page(self, page: Mapping[str, str]) -> None:
+        """The status page's latest component states ({} when it could not be read)."""
+        with self._lock:
+            self._page = dict(page)
+
+    def _shown(self, path: str) -> list[str]:
+        return [c for c in self.rules.dependencies.get(path, ()) if c in self._page]
+
+    def _shown_operational(self, path: str) -> bool:
+        shown = self._shown(path)
+        return bool(shown) and all(self._page[c] == "operational" for c in shown)
 
     def _health(self, point: Point) -> str:
         if point.real_success is None:
@@ -153,33 +166,30 @@ class LiveFeed:
         with self._lock:
             return {p: pts[-1] for p, pts in self._points.items() if pts}
 
-    def truth(self, page: Mapping[str, str] | None) -> dict[str, Any]:
+    def truth(self) -> dict[str, Any]:
         """What clients measure per path against what the status page says, and the lying banner.
 
         The rule is the drills' (`failover_tests.status_truth`): a path impaired (real success
-        below `impaired_below`) for longer than one poll interval plus the grace, while the page
-        shows every component it depends on operational, is the page lying.
+        below `impaired_below`) while the page shows every component it depends on operational,
+        for longer than one poll interval plus the grace, is the page lying.
         """
         latest = self.latest()
-        with self._lock:
-            impaired_since = dict(self._impaired_since)
         now = self.clock() - self.origin_s
-        measured: dict[str, str] = {}
-        lies: list[str] = []
+        with self._lock:
+            page, mismatch_since = dict(self._page), dict(self._mismatch_since)
+            shown = {p: self._shown(p) for p in latest}
+        measured = {}
+        lies = []
         for path, point in latest.items():
             health = self._health(point)
             measured[path] = {"fine": "operational", "marginal": "degraded", "impaired": "outage"}.get(
                 health, "unknown"
             )
-            since = impaired_since.get(path)
-            deps = self.rules.dependencies.get(path, ())
-            if since is None or not page or not deps:
-                continue
-            shown = [c for c in deps if c in page]
-            if shown and all(page[c] == "operational" for c in shown) and now - since > self.tolerance_s:
+            since = mismatch_since.get(path)
+            if since is not None and now - since > self.tolerance_s:
                 share = 100 * (point.real_success or 0.0)
                 lies.append(
                     f"{path}: {share:.0f}% real success for {now - since:.0f} s while the page says "
-                    f"{', '.join(shown)} operational"
+                    f"{', '.join(shown[path])} operational"
                 )
-        return {"page": dict(page or {}), "measured": measured, "lying": bool(lies), "message": "; ".join(lies)}
+        return {"page": page, "measured": measured, "lying": bool(lies), "message": "; ".join(lies)}

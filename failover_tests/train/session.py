@@ -98,7 +98,6 @@ class TrainSession:
         self.panel = FaultPanel(self.stack, origin_s=self.origin_s, on_log=self.log)
         self.poller = MapPoller(lambda: self.stack.outputs)
         self.traffic: Probe | None = None
-        self._page: dict[str, str] = {}
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick_loop, daemon=True, name="train-ticker")
         self._status = threading.Thread(target=self._status_loop, daemon=True, name="train-status")
@@ -160,9 +159,9 @@ class TrainSession:
         while not self._stop.wait(min(1.0, interval_s)):
             try:
                 page = self.stack.status_page()
-                self._page = {k: str(v["state"]) for k, v in page["components"].items()}
+                self.feed.set_page({k: str(v["state"]) for k, v in page["components"].items()})
             except Exception as exc:  # noqa: BLE001 - an unreachable page shows as unknown
-                self._page = {}
+                self.feed.set_page({})
                 log.debug("status page: %s", exc)
 
     # -- what the page shows ---------------------------------------------------------------
@@ -175,7 +174,7 @@ class TrainSession:
             "t_s": round(self.now_s(), 2),
             "series": self.feed.series(),
             "map": self.poller.snapshot(),
-            "status": self.feed.truth(self._page),
+            "status": self.feed.truth(),
             "faults": {"active": self.panel.active()},
             "lesson": self.lesson.snapshot(),
             "log": list(self._log),

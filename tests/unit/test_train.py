@@ -112,51 +112,73 @@ def test_feed_keeps_two_minutes_of_points() -> None:
     assert len(series) == 241
 
 
-def impaired(feed: LiveFeed, probe: FakeProbe, clock: Clock, seconds: float) -> None:
-    """Every web.home request fails for `seconds`, ticking twice a second."""
+def impaired(feed: LiveFeed, probe: FakeProbe, clock: Clock, seconds: float, *, ok: bool = False) -> None:
+    """Every web.home request fails (or succeeds) for `seconds`, ticking twice a second."""
     t_end = clock.now + seconds
     while clock.now < t_end:
         clock.now += 0.5
         t = clock.now - feed.origin_s
-        probe.recs += [record("web.home", t - 0.1 * i, ok=False) for i in range(5)]
+        probe.recs += [record("web.home", t - 0.1 * i, ok=ok) for i in range(5)]
         feed.tick()
+
+
+ALL_FINE = {"edge": "operational", "web": "operational", "api": "operational", "model": "operational"}
 
 
 def test_page_that_says_operational_while_clients_fail_is_lying_after_the_tolerance() -> None:
     clock = Clock()
     feed, probe = feed_with(clock)
-    page = {"edge": "operational", "web": "operational", "api": "operational", "model": "operational"}
+    feed.set_page(ALL_FINE)
     impaired(feed, probe, clock, 2.0)
-    early = feed.truth(page)
+    early = feed.truth()
     assert early["measured"]["web.home"] == "outage"
     assert not early["lying"]  # one poll interval (1 s) + the 2 s grace not yet spent
     impaired(feed, probe, clock, 2.0)
-    late = feed.truth(page)
+    late = feed.truth()
     assert late["lying"]
-    assert late["message"].startswith("web.home: 0% real success for 4 s while the page says edge, web, api, model")
+    assert late["message"] == "web.home: 0% real success for 4 s while the page says edge, web, api, model operational"
 
 
 def test_page_that_shows_the_impairment_is_not_lying() -> None:
     clock = Clock()
     feed, probe = feed_with(clock)
+    feed.set_page({**ALL_FINE, "web": "degraded"})
     impaired(feed, probe, clock, 6.0)
-    page = {"edge": "operational", "web": "degraded", "api": "operational", "model": "operational"}
-    assert not feed.truth(page)["lying"]
+    assert not feed.truth()["lying"]
+
+
+def test_the_mismatch_counts_from_when_the_page_turned_operational_not_from_the_impairment() -> None:
+    """Live on the protected stack: the page shows the model degraded for the whole fault and
+    turns operational at its end while completions still fall back for a second or two."""
+    clock = Clock()
+    feed, probe = feed_with(clock)
+    feed.set_page({**ALL_FINE, "model": "degraded"})
+    impaired(feed, probe, clock, 15.0)
+    assert not feed.truth()["lying"]
+    feed.set_page(ALL_FINE)
+    impaired(feed, probe, clock, 2.0)
+    assert not feed.truth()["lying"]
+    impaired(feed, probe, clock, 2.0)
+    assert feed.truth()["lying"]
 
 
 def test_a_recovered_path_stops_the_lie() -> None:
     clock = Clock()
     feed, probe = feed_with(clock)
-    page = {"edge": "operational", "web": "operational", "api": "operational", "model": "operational"}
+    feed.set_page(ALL_FINE)
     impaired(feed, probe, clock, 5.0)
-    assert feed.truth(page)["lying"]
-    for _ in range(6):
-        clock.now += 0.5
-        t = clock.now - feed.origin_s
-        probe.recs += [record("web.home", t - 0.1 * i) for i in range(5)]
-        feed.tick()
-    truth = feed.truth(page)
+    assert feed.truth()["lying"]
+    impaired(feed, probe, clock, 3.0, ok=True)
+    truth = feed.truth()
     assert not truth["lying"] and truth["measured"]["web.home"] == "operational"
+
+
+def test_an_unreadable_page_is_not_called_a_liar() -> None:
+    clock = Clock()
+    feed, probe = feed_with(clock)
+    feed.set_page({})
+    impaired(feed, probe, clock, 6.0)
+    assert not feed.truth()["lying"]
 
 
 # -- lessons ------------------------------------------------------------------------------

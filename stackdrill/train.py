@@ -110,8 +110,10 @@ def run_train(
         return code
     finally:
         server.stop()
+        active = len(session.panel.ids())
         for problem in session.close():
             console.print(f"[yellow]{problem}[/]")
+        console.print(f"\\[train] reverted {active} fault(s) of the dashboard; traffic stopped")
         if collector.results and not auto:
             _finish(collector, out, lesson)
         if not attached:

@@ -96,3 +96,56 @@ def test_a_lesson_plays_by_itself_and_ends_with_the_drill_verdict(tmp_path: Path
     assert name, proc.stderr[-2000:]
     containers, networks = kit_objects(f"{O.LABEL_STACK}={name.group(1)}")
     assert not containers and not networks, "the lesson's stack was left behind"
+
+
+@pytest.mark.destructive
+def test_ctrl_c_reverts_the_panels_faults_and_tears_the_stack_down(tmp_path: Path) -> None:
+    """Free play: a fault applied from the dashboard's API, then SIGINT: exit 130, the fault was
+    reverted before the stack went down, and nothing of the stack is left."""
+    import signal
+    import subprocess
+
+    import requests
+
+    from tests.integration.conftest import ROOT, STACKDRILL
+
+    proc = subprocess.Popen(
+        [STACKDRILL, "train", "-t", "minimal", "--report-dir", str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        url = ""
+        deadline = time.monotonic() + 240
+        while not url and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            found = re.search(r"dashboard: (http://127\.0\.0\.1:\d+/)", line)
+            url = found.group(1) if found else ""
+        assert url, "".join(lines)
+        stack_name = re.search(r"bringing up stack (\S+)", "".join(lines))
+        assert stack_name
+        victim = f"sd-{stack_name.group(1)}-api-0"
+        answer = requests.post(
+            f"{url}api/faults", json={"name": "pause", "target": "api-0", "params": {}, "duration_s": 120}, timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+        assert dk.state(victim) == "paused"
+        bad = requests.post(f"{url}api/faults", json={"name": "melt", "target": "api-0", "duration_s": 5}, timeout=10)
+        assert bad.status_code == 400 and "unknown fault 'melt'" in bad.json()["error"]
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = "".join(lines) + out
+    assert proc.returncode == 130, text[-3000:]
+    assert "reverted 1 fault(s) of the dashboard" in text, text[-3000:]
+    containers, networks = kit_objects(f"{O.LABEL_STACK}={stack_name.group(1)}")
+    assert not containers and not networks, "the session's stack was left behind"

@@ -90,6 +90,7 @@ class MapPoller(threading.Thread):
         super().__init__(daemon=True, name="train-map")
         self.outputs, self.interval_s, self.clock = outputs, interval_s, clock
         self.stop_event = threading.Event()
+        self._wake = threading.Event()
         self._lock = threading.Lock()
         self._map: dict[str, Any] = {"zones": [], "tiers": list(TIERS), "containers": [], "lbs": []}
         self._primary = ""
@@ -108,18 +109,22 @@ class MapPoller(threading.Thread):
                 self.poll()
             except Exception as exc:  # noqa: BLE001 - the page shows the last good map
                 log.debug("map poll failed: %s", exc)
-            self.stop_event.wait(self.interval_s)
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+
+    def poke(self) -> None:
+        """Poll now (a fault was just applied or reverted), not at the next interval."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """End the polling loop."""
+        self.stop_event.set()
+        self._wake.set()
 
     def poll(self) -> None:
         """Read everything once."""
         outputs = self.outputs()
         health = health_of(outputs.stack)
-        if self.clock() - self._primary_at >= PRIMARY_EVERY_S:
-            self._primary_at = self.clock()
-            try:
-                self._primary = store_state.read(outputs.containers).primary()
-            except Exception as exc:  # noqa: BLE001 - no primary known right now
-                log.debug("primary: %s", exc)
         faults = journal_faults(Journal(outputs.stack))
         lbs = []
         prefix = f"sd-{outputs.stack}-"
@@ -143,3 +148,10 @@ class MapPoller(threading.Thread):
         with self._lock:
             self._map = new
             self.polls += 1
+        # Asking the Sentinels takes a `docker exec` each: after the map is out, not before it.
+        if self.clock() - self._primary_at >= PRIMARY_EVERY_S:
+            self._primary_at = self.clock()
+            try:
+                self._primary = store_state.read(outputs.containers).primary()
+            except Exception as exc:  # noqa: BLE001 - no primary known right now
+                log.debug("primary: %s", exc)

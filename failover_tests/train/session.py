@@ -129,7 +129,7 @@ class TrainSession:
         except Exception as exc:  # noqa: BLE001
             problems.append(f"reap: {exc}")
         self._stop.set()
-        self.poller.stop_event.set()
+        self.poller.stop()
         if self.traffic is not None:
             self.traffic.stop()
             self.traffic.join(timeout_s=10)
@@ -188,15 +188,19 @@ class TrainSession:
 
     def apply(self, name: str, target: str, params: dict[str, Any], duration_s: float) -> str:
         """Apply a fault from the panel."""
-        return self.panel.apply(name, target, params, duration_s)
+        fault_id = self.panel.apply(name, target, params, duration_s)
+        self.poller.poke()
+        return fault_id
 
     def revert(self, fault_id: str) -> None:
         """Revert one fault of the panel."""
         self.panel.revert(fault_id)
+        self.poller.poke()
 
     def revert_all(self) -> int:
         """Revert every fault of the panel."""
         n = self.panel.revert_all()
+        self.poller.poke()
         self.log(f"revert all: {n} fault(s)")
         return n
 

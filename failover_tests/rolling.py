@@ -19,7 +19,6 @@ import logging
 import re
 from collections.abc import Callable
 from functools import partial
-from typing import Protocol
 
 from failover_tests import drill_docker as dk
 from failover_tests.lbstats import is_up, server_states
@@ -35,18 +34,6 @@ STOP_GRACE_S = 10  # docker stop's timeout: the services drain, then exit, well 
 BACK_IN_LB_S = 30.0
 
 ProgressFn = Callable[[str, str, bool], None]
-
-
-class RollingStack(Protocol):
-    """What a rolling update needs of a live stack."""
-
-    name: str
-    outputs: StackOutputs
-
-    @property
-    def manager(self) -> StackManager:
-        """Its lifecycle."""
-        ...
 
 
 def waves(steps: list[PlannedStep]) -> tuple[list[PlannedStep], list[list[PlannedStep]]]:
@@ -69,13 +56,18 @@ def waves(steps: list[PlannedStep]) -> tuple[list[PlannedStep], list[list[Planne
     return first, [by_index[i] for i in sorted(by_index)]
 
 
-def rolling_update(stack: RollingStack, topology: Topology, image: str, progress: ProgressFn | None = None) -> None:
-    """Apply `topology` wave by wave (see the module docstring)."""
-    manager = stack.manager
+def rolling_update(
+    manager: StackManager,
+    outputs: StackOutputs,
+    topology: Topology,
+    image: str,
+    progress: ProgressFn | None = None,
+) -> None:
+    """Apply `topology` to the deployed stack (`outputs`) wave by wave (see the module docstring)."""
     first, replaced = waves(manager.plan(topology, image))
     log.info(
         "rolling update of %s: %d in place or new, then %d wave(s) of replacements: %s",
-        stack.name,
+        manager.name,
         len(first),
         len(replaced),
         [[s.resource for s in wave] for wave in replaced],
@@ -84,7 +76,7 @@ def rolling_update(stack: RollingStack, topology: Topology, image: str, progress
         manager.up(topology, image, progress, targets=[s.urn for s in first], wait=False)
     for wave in replaced:
         names = [s.resource for s in wave]
-        routed = _lb_routes(stack.outputs, names)
+        routed = _lb_routes(outputs, names)
         for name in names:
             dk.stop(name, timeout_s=STOP_GRACE_S)  # graceful: drained before it exits
         manager.up(topology, image, progress, targets=[s.urn for s in wave], wait=False)

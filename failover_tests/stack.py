@@ -155,7 +155,7 @@ class DrillStack:
         if rolling:
             from failover_tests.rolling import rolling_update
 
-            rolling_update(self, topology, image, progress)
+            rolling_update(self.manager, self.outputs, topology, image, progress)
         info = self.manager.up(topology, image, progress)
         self.outputs = info.outputs
         self.topology = topology

@@ -68,6 +68,12 @@ def up(
     ttl: Annotated[
         str, typer.Option("--ttl", help="remove the stack after this long (30m, 2h); default: keep until down")
     ] = "none",
+    rolling: Annotated[
+        bool,
+        typer.Option(
+            "--rolling", help="updating a deployed stack: replace containers one replica at a time, drained first"
+        ),
+    ] = False,
 ) -> None:
     """Bring a stack up (or update it in place); returns when every container is healthy."""
     from infra import images
@@ -93,6 +99,10 @@ def up(
                 seen.add(name)
                 progress.update(task, completed=len(seen), description=f"{op} {name}")
 
+        if rolling and manager.exists():
+            from failover_tests.rolling import rolling_update
+
+            rolling_update(manager, manager.info().outputs, topo, image, on_progress)
         info = manager.up(topo, image, on_progress)
         progress.update(task, total=len(seen) or 1, completed=len(seen) or 1, description="healthy")
     console.print(f"[green]stack {stack_name} up[/] in {time.monotonic() - started:.1f} s")

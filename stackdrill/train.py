@@ -9,6 +9,7 @@ attached.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -109,16 +110,27 @@ def run_train(
         out.print(f"\\[train] {minutes:g} min are up: ending the session")
         return code
     finally:
+        # Faults, traffic and the stack first; the terminal may be gone (a closed pipe), so
+        # nothing printed may stand in the way of the teardown.
         server.stop()
         active = len(session.panel.ids())
-        for problem in session.close():
-            console.print(f"[yellow]{problem}[/]")
-        console.print(f"\\[train] reverted {active} fault(s) of the dashboard; traffic stopped")
-        if collector.results and not auto:
-            _finish(collector, out, lesson)
-        if not attached:
-            console.print(f"\\[train] tearing down stack {name}")
-            stack.manager.down()
+        problems = session.close()
+        try:
+            if collector.results and not auto:
+                _finish(collector, out, lesson)
+        finally:
+            if not attached:
+                _say(console, f"\\[train] tearing down stack {name}")
+                stack.manager.down()
+            for problem in problems:
+                _say(console, f"[yellow]{problem}[/]")
+            _say(console, f"\\[train] reverted {active} fault(s) of the dashboard; traffic stopped")
+
+
+def _say(console: Console, text: str) -> None:
+    """Print unless the terminal is gone."""
+    with contextlib.suppress(OSError):
+        console.print(text)
 
 
 def _play(player: Player, session: TrainSession) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -20,6 +20,9 @@ WINDOWS: tuple[Literal["before", "during", "after"], ...] = ("before", "during",
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class FaultSpec(_Model):
@@ -150,16 +153,21 @@ def _one_line(exc: ValidationError, source: str) -> str:
     return f"{source}: {key}{shown}: {msg}" if key else f"{source}: {msg}"
 
 
-def parse(data: Any, source: str = "scenario") -> Scenario:
-    """Validate a scenario given as a mapping; ScenarioError with one line on any mistake."""
+def validate(model: type[ModelT], data: Any, source: str, what: str) -> ModelT:
+    """Validate a mapping as `model` (a scenario, a lesson); ScenarioError with one line on any mistake."""
     if not isinstance(data, dict):
-        raise ScenarioError(f"{source}: a scenario must be a mapping")
+        raise ScenarioError(f"{source}: {what} must be a mapping")
     try:
-        return Scenario.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(_one_line(exc, source)) from None
     except ScenarioError as exc:
         raise ScenarioError(f"{source}: {exc}") from None
+
+
+def parse(data: Any, source: str = "scenario") -> Scenario:
+    """Validate a scenario given as a mapping; ScenarioError with one line on any mistake."""
+    return validate(Scenario, data, source, "a scenario")
 
 
 def load_file(path: Path) -> list[Scenario]:

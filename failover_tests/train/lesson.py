@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from failover_tests.scenario.spec import Scenario, _one_line
+from failover_tests.scenario.spec import Scenario, validate
 from infra.errors import ScenarioError
 
 LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"
@@ -65,14 +65,7 @@ class Lesson(_Model):
 
 def parse(data: Any, source: str) -> Lesson:
     """Validate a lesson mapping; ScenarioError with one line on any mistake."""
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{source}: a lesson must be a mapping")
-    try:
-        return Lesson.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError(_one_line(exc, source)) from None
-    except ScenarioError as exc:
-        raise ScenarioError(f"{source}: {exc}") from None
+    return validate(Lesson, data, source, "a lesson")
 
 
 def shipped() -> dict[str, Path]:

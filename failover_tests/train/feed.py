@@ -20,6 +20,8 @@ from failover_tests.traffic import Record, percentiles
 
 WINDOW_S = 2.0  # each point summarises the requests completed in the last WINDOW_S
 HISTORY_S = 120.0  # the charts show this much
+# A path's health (status_truth's vocabulary) as the page's "clients measure" column shows it.
+MEASURED = {"fine": "operational", "marginal": "degraded", "impaired": "outage"}
 
 
 class RecordSource(Protocol):
@@ -182,9 +184,11 @@ class LiveFeed:
         lies = []
         for path, point in latest.items():
             health = self._health(point)
-            measured[path] = {"fine": "operational", "marginal": "degraded", "impaired": "outage"}.get(
-                health, "unknown"
-            )
+            measured[path] = MEASURED.get(health, "unknown")
+            if health == "impaired" and (point.success or 0.0) >= self.rules.fine_at_least:
+                # Every request answered, from the fallback: degraded for the room, still a real
+                # impairment for the lying rule (the drills count fallbacks the same way).
+                measured[path] = "degraded"
             since = mismatch_since.get(path)
             if since is not None and now - since > self.tolerance_s:
                 share = 100 * (point.real_success or 0.0)

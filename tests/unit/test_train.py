@@ -139,6 +139,21 @@ def test_page_that_says_operational_while_clients_fail_is_lying_after_the_tolera
     assert late["message"] == "web.home: 0% real success for 4 s while the page says edge, web, api, model operational"
 
 
+def test_fallback_answers_are_degraded_for_the_room_and_impaired_for_the_rule() -> None:
+    clock = Clock()
+    feed, probe = feed_with(clock)
+    feed.set_page(ALL_FINE)
+    t_end = clock.now + 5
+    while clock.now < t_end:
+        clock.now += 0.5
+        t = clock.now - feed.origin_s
+        probe.recs += [record("web.home", t - 0.1 * i, fallback=True) for i in range(5)]
+        feed.tick()
+    truth = feed.truth()
+    assert truth["measured"]["web.home"] == "degraded"
+    assert truth["lying"]
+
+
 def test_page_that_shows_the_impairment_is_not_lying() -> None:
     clock = Clock()
     feed, probe = feed_with(clock)

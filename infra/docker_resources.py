@@ -337,6 +337,15 @@ def remove_container(name_or_id: str) -> None:
     except docker.errors.APIError as exc:
         if "already in progress" not in str(exc):
             raise
+        _wait_removed(name_or_id)
+
+
+def _wait_removed(name_or_id: str, timeout_s: float = 20.0) -> None:
+    """Wait until another caller's removal of the container is done: a network it was attached
+    to cannot be removed before that (`down` removes containers ahead of the Pulumi engine)."""
+    deadline = time.monotonic() + timeout_s
+    while container_exists(name_or_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def container_exists(name_or_id: str) -> bool:

@@ -8,7 +8,7 @@ import inspect
 
 from pulumi import automation as auto
 
-from infra.lifecycle import _skip_readback
+from infra.lifecycle import _remove_in_destroy, _skip_readback
 
 
 def test_up_reads_outputs_and_summary_through_the_stack_methods() -> None:
@@ -26,3 +26,14 @@ def test_the_override_answers_without_running_the_cli() -> None:
     _skip_readback(stack)
     assert stack.outputs() == {}
     assert stack.info(True) is not None
+
+
+def test_destroy_ends_its_command_line_with_the_remote_args() -> None:
+    assert "args.extend(self._remote_args())" in inspect.getsource(auto.Stack.destroy)
+
+
+def test_destroy_removes_the_stack_in_the_same_call() -> None:
+    stack = object.__new__(auto.Stack)
+    stack.workspace = object()  # not a LocalWorkspace: no remote args of its own
+    _remove_in_destroy(stack)
+    assert stack._remote_args() == ["--remove"]

@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 
 from infra import outputs as O
-from infra.components.chaos_proxy import ChaosProxy, ChaosProxyArgs, ProxyEdge
+from infra.components.chaos_proxy import ChaosProxy, ChaosProxyArgs, ProxyEdge, chaos_hosts
 from infra.components.common import StackContext
 from infra.components.load_balancer import STATS_PORT, LoadBalancer, LoadBalancerArgs, Route
 from infra.components.networks import StackNetworks
@@ -69,7 +69,8 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
         back_network=nets.back_name,
         back_subnet=args.back_subnet,
     )
-    ctx = replace(ctx, hosts=store_hosts(ctx, topo.store))
+    # Names dialled on the back network resolve from /etc/hosts, never from Docker's DNS.
+    ctx = replace(ctx, hosts=store_hosts(ctx, topo.store) | chaos_hosts(ctx))
     after_nets = nets.resources
     zones = topo.zones
     port = topo.service_port

@@ -34,6 +34,21 @@ class ChaosProxyArgs:
     zone: str
 
 
+# Its fixed address in the back subnet (Redis nodes are from .10, Sentinels from .20).
+CHAOS_IP_OFFSET = 5
+
+
+def chaos_hosts(ctx: StackContext) -> dict[str, str]:
+    """name -> fixed back-network address of the chaos proxy ({} without a fixed subnet).
+
+    Every API call to the store, the model and the integration dials this proxy by name. Left to
+    Docker's embedded DNS, each new connection's lookup waits while dockerd is busy with another
+    container of the network stopping or starting (its resolver takes the same libnetwork locks),
+    and every API replica's dependency calls time out together.
+    """
+    return {ctx.name(TIER_CHAOS, 0): ctx.fixed_ip(CHAOS_IP_OFFSET)} if ctx.back_subnet else {}
+
+
 class ChaosProxy(pulumi.ComponentResource):
     """One Toxiproxy container on both networks, its API published on 127.0.0.1."""
 
@@ -65,7 +80,9 @@ class ChaosProxy(pulumi.ComponentResource):
                 "/etc/stackdrill/toxiproxy.json",
             ),
             labels=ctx.labels(TIER_CHAOS, 0, args.zone),
-            networks=tuple(Attachment(n, ()) for n in networks),
+            networks=tuple(
+                Attachment(n, (), ipv4=ctx.hosts.get(self.host, "") if n == ctx.back_network else "") for n in networks
+            ),
             files={"/etc/stackdrill/toxiproxy.json": json.dumps(config, indent=2)},
             publish=(API_PORT,),
             health=ctx.http_health(API_PORT, "/version"),

@@ -58,7 +58,8 @@ class ServiceTier(pulumi.ComponentResource):
                 env=env,
                 publish=args.publish,
                 health=ctx.http_health(ctx.port, "/healthz"),
-                extra_hosts=ctx.hosts,
+                # fixed back-network addresses: of no use (or reach) on the front network alone
+                extra_hosts=ctx.hosts if ctx.back_network in args.networks else {},
             )
             handle = backend.container(
                 spec,

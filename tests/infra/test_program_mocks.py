@@ -50,7 +50,7 @@ def _graph(mocks: RecordingMocks) -> dict[str, dict[str, str]]:
     return graph
 
 
-def _deploy(backend: Any, topo_name: str = "default") -> tuple[RecordingMocks, dict[str, Any]]:
+def _deploy(backend: Any, topo_name: str = "default", back_subnet: str = "") -> tuple[RecordingMocks, dict[str, Any]]:
     # Pulumi's mock runtime uses the current event loop; earlier asyncio.run() calls unset it.
     asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = RecordingMocks()
@@ -62,7 +62,9 @@ def _deploy(backend: Any, topo_name: str = "default") -> tuple[RecordingMocks, d
     def run() -> pulumi.Output[Any]:
         outs = build(
             topo,
-            ProgramArgs(stack="unit", image="stackdrill/app:test", owner_pid="0", backend=backend),
+            ProgramArgs(
+                stack="unit", image="stackdrill/app:test", owner_pid="0", backend=backend, back_subnet=back_subnet
+            ),
             pulumi.Output.secret("s3cret"),
         )
         # Every exported output resolved, then read the way the kit reads a deployed stack's.
@@ -120,6 +122,18 @@ def test_published_ports_only_on_edges_status_chaos_and_lb_stats() -> None:
     assert published["sd-unit-status-0"] == (8080,)
     assert published["sd-unit-chaos-0"] == (8474,)
     assert "sd-unit-api-0" not in published
+
+
+def test_names_dialled_on_the_back_network_resolve_from_etc_hosts() -> None:
+    mocks, _ = _deploy(DynamicBackend(), back_subnet="10.213.7.0/24")
+    specs = {r.inputs["name"]: r.inputs for r in mocks.resources if r.typ == "pulumi-python:dynamic/docker:Container"}
+    chaos_ips = {a["network"]: a["ipv4"] for a in specs["sd-unit-chaos-0"]["networks"]}
+    assert sorted(chaos_ips.values()) == ["", "10.213.7.5"]  # fixed on the back network only
+    for name in ("sd-unit-api-0", "sd-unit-api-2", "sd-unit-model-1", "sd-unit-sentinel-0", "sd-unit-chaos-0"):
+        hosts = specs[name]["extra_hosts"]
+        assert hosts["sd-unit-chaos-0"] == "10.213.7.5", name
+        assert hosts["sd-unit-redis-0"] == "10.213.7.10", name
+    assert specs["sd-unit-web-0"]["extra_hosts"] == {}  # front network only: back addresses are unreachable
 
 
 @pytest.mark.parametrize("name", ["minimal", "ha"])

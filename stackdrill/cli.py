@@ -483,6 +483,8 @@ def train(
         return
     if not 0 <= port <= 65535:
         raise ScenarioError(f"--port {port}: give 1-65535, or 0 for any free port")
+    if port:
+        _check_port_free(port)
     code = run_train(
         lesson,
         topology=topology,
@@ -495,6 +497,19 @@ def train(
         out=out,
     )
     raise typer.Exit(code)
+
+
+def _check_port_free(port: int) -> None:
+    """Bad input before anything is created: the dashboard port is already taken on 127.0.0.1."""
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise ScenarioError(
+                f"--port {port}: 127.0.0.1:{port} is taken ({exc.strerror}); give another, or 0 for any free port"
+            ) from exc
 
 
 def _gate_settings(

@@ -390,3 +390,26 @@ def test_container_view_marks_state_faults_throttling_and_the_primary(tmp_path: 
     assert view["sd-t-redis-1"]["primary"] and not view["sd-t-redis-0"]["primary"]
     assert view["sd-t-api-0"]["short"] == "api-0" and view["sd-t-api-0"]["zone"] == "a"
     assert Journal("t", root=tmp_path).entries() == []
+
+
+def test_a_taken_dashboard_port_is_bad_input_before_anything_is_created(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "stackdrill.cli", "train", "surge-on-slow-dependency", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env={**__import__("os").environ, "STACKDRILL_STATE": str(tmp_path / "state")},
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and f"127.0.0.1:{port} is taken" in lines[0], lines
+    assert "bringing up" not in done.stdout

@@ -14,7 +14,6 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -351,27 +350,22 @@ class StackManager:
         )
 
     def down(self, progress: ProgressFn | None = None) -> None:
-        """Destroy the stack, remove it from the backend, and sweep labelled leftovers.
+        """Destroy the stack and remove it from the backend in the same CLI call (`destroy --remove`),
+        then sweep labelled leftovers.
 
-        The containers are force-removed through the Docker SDK (8 threads) while the Pulumi
-        engine starts: its start (CLI, state, the provider's interpreter) costs about as much as
-        removing 21 containers, and waiting for it first made `down` 2.2-2.5x the SDK removal.
-        The engine still deletes every resource from its state (a container already gone is a
-        delete that finds nothing), removes the networks after the containers, and removes the
-        stack in the same call (`destroy --remove`, one CLI call fewer).
+        Removing the containers through the Docker SDK while the engine starts made `down` 1.4-1.6x
+        the SDK removal instead of 2.2-2.5x, but each container then got two concurrent removals
+        (the SDK's and the provider's), and the one CI run with it left a network with a stale endpoint that
+        dockerd refused to remove (the Docker 20.10 bug the sweep warns about): reverted.
         """
-        remover = threading.Thread(target=_remove_containers, args=(self.name,), daemon=True)
-        remover.start()
         try:
             stack = self._stack(None)
             _skip_readback(stack)
             _remove_in_destroy(stack)
             stack.destroy(parallel=PARALLEL, on_event=_event_sink(progress), color="never", suppress_progress=True)
             (self.workdir / ".redis-password").unlink(missing_ok=True)
-        except (auto.errors.CommandError, StackError) as exc:
+        except auto.errors.CommandError as exc:
             log.warning("pulumi destroy of %s failed, sweeping by label: %s", self.name, _tail(exc))
-        finally:
-            remover.join(timeout=60)
         _sweep_until_gone(self.name)
         leases.release(self.name)
 
@@ -390,16 +384,6 @@ def _sweep_until_gone(name: str, timeout_s: float = 15.0) -> None:
         wait_until(gone, what=f"every object of stack {name} to be removed", timeout_s=timeout_s, interval_s=1.0)
     except StackError as exc:
         log.warning("%s; run: stackdrill reap --stack-name %s --remove", exc, name)
-
-
-def _remove_containers(name: str) -> None:
-    """Force-remove every container labelled with the stack, 8 at a time (networks stay for the engine)."""
-    try:
-        containers, _ = docker_resources.kit_objects(f"{O.LABEL_STACK}={name}")
-        with ThreadPoolExecutor(8, thread_name_prefix="down") as pool:
-            list(pool.map(lambda c: docker_resources.remove_container(c["Id"]), containers))
-    except Exception as exc:  # noqa: BLE001 - the engine's destroy and the sweep still remove them
-        log.warning("removing the containers of %s ahead of the engine failed: %s", name, exc)
 
 
 def sweep_stack(name: str) -> tuple[int, int]:

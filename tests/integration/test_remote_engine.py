@@ -81,9 +81,12 @@ def second_engine() -> Iterator[str]:
 
 
 def _ours(client: docker.DockerClient, stack: str) -> list[str]:
+    """Names of the stack's containers and networks on one engine, each list read in one call
+    (`containers.list` inspects every container it lists, and one removed in between raised
+    NotFound here in CI while the stack was coming up)."""
     flt = {"label": f"{O.LABEL_STACK}={stack}"}
-    return [c.name for c in client.containers.list(all=True, filters=flt)] + [
-        n.name for n in client.networks.list(filters=flt)
+    return [c["Names"][0].lstrip("/") for c in client.api.containers(all=True, filters=flt)] + [
+        n["Name"] for n in client.api.networks(filters=flt)
     ]
 
 

@@ -342,7 +342,7 @@ def remove_container(name_or_id: str) -> None:
 
 def _wait_removed(name_or_id: str, timeout_s: float = 20.0) -> None:
     """Wait until another caller's removal of the container is done: a network it was attached
-    to cannot be removed before that (`down` removes containers ahead of the Pulumi engine)."""
+    to cannot be removed before that (the provider's delete, the sweep and the reaper can meet)."""
     deadline = time.monotonic() + timeout_s
     while container_exists(name_or_id) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -42,9 +42,10 @@ def chaos_hosts(ctx: StackContext) -> dict[str, str]:
     """name -> fixed back-network address of the chaos proxy ({} without a fixed subnet).
 
     Every API call to the store, the model and the integration dials this proxy by name. Left to
-    Docker's embedded DNS, each new connection's lookup waits while dockerd is busy with another
-    container of the network stopping or starting (its resolver takes the same libnetwork locks),
-    and every API replica's dependency calls time out together.
+    Docker's embedded DNS, a new connection's lookup depends on dockerd, which answers from the
+    same libnetwork state it locks while a container of the network stops or starts; a stall
+    there would time out every API replica's dependency calls together (suspected, not shown,
+    for the rolling-restart-api red of 2026-12-05). The store's names are fixed the same way.
     """
     return {ctx.name(TIER_CHAOS, 0): ctx.fixed_ip(CHAOS_IP_OFFSET)} if ctx.back_subnet else {}
 

@@ -80,32 +80,32 @@ def test_dashboard_in_a_real_browser(stack: Any, steady: Any, tmp_path: Path) ->
 
 
 @pytest.mark.destructive
-def test_a_lesson_plays_by_itself_and_ends_with_the_drill_verdict(tmp_path: Path) -> None:
-    """`stackdrill train --auto surge-on-slow-dependency`: its own stack, both steps judged like a
-    drill, the verdict table, the session saved as a drill report, the stack torn down.
+def test_a_lesson_plays_by_itself_and_ends_with_the_drill_verdict(stack: Any, steady: Any, tmp_path: Path) -> None:
+    """`stackdrill train --auto surge-on-slow-dependency -s <the session stack>`: both steps judged
+    like a drill and green, the verdict table, the session saved as a drill report, and the
+    attached stack left up and whole.
 
-    What this tests is the machinery: the exit code is the report's verdict, like a drill's. The
-    lesson's own verdict is not asserted green here: in make test it went red in 2 of 3 runs on
-    this 2-core machine (sessions p99 732 ms > 500 ms; web.home recovery 5.1 s > 5.0 s), each
-    time inside a ~1 s stall of every path whose cause is still open (issue 15's note).
+    It attaches to the session stack rather than making its own: on 2 cores a second stack (this
+    one idling at 42% of a core, 31% of it Docker's exec health checks) starved the lesson's
+    stack into ~1 s stalls of every path and it went red in 1 of 4 runs (sessions p99 1116 ms >
+    1000 ms); attached to one stack it was green 6 of 6, sessions max 84-273 ms. Making and
+    tearing down a stack of its own is the Ctrl-C test's part.
     """
     out = tmp_path / "train"
-    proc = cli("train", "--auto", "surge-on-slow-dependency", "--report-dir", str(out), timeout_s=600)
-    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = cli("train", "--auto", "surge-on-slow-dependency", "-s", stack.name, "--report-dir", str(out), timeout_s=600)
+    text = proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "dashboard: http://127.0.0.1:" in proc.stdout
     assert "lesson surge-on-slow-dependency" in proc.stdout
     report = json.loads((out / "report.json").read_text())
     assert [s["name"] for s in report["scenarios"]] == ["surge-slow-model", "surge-tripled"]
     red = [s["name"] for s in report["scenarios"] if s["status"] != "pass"]
-    assert report["exit_code"] == proc.returncode == (1 if red else 0), (report["exit_code"], proc.returncode, red)
-    assert f"{2 - len(red)} passed, {len(red)} failed, 0 errors" in proc.stdout
-    for step in red:  # a red step names its failed check, as a drill does
-        assert f"FAILED {step}: " in proc.stdout, proc.stdout[-3000:]
+    assert report["exit_code"] == proc.returncode, (report["exit_code"], proc.returncode)
+    assert not red and proc.returncode == 0, text
+    assert "2 passed, 0 failed, 0 errors" in proc.stdout
     assert (out / "report.html").read_text().count("surge-tripled") >= 1
-    name = re.search(r"bringing up stack (\S+)", proc.stdout + proc.stderr)
-    assert name, proc.stderr[-2000:]
-    containers, networks = kit_objects(f"{O.LABEL_STACK}={name.group(1)}")
-    assert not containers and not networks, "the lesson's stack was left behind"
+    assert "tearing down" not in proc.stdout + proc.stderr, "an attached stack was torn down"
+    names = {c["Names"][0].lstrip("/") for c in kit_objects(f"{O.LABEL_STACK}={stack.name}")[0]}
+    assert names == {c.name for c in stack.containers()}, "the attached stack lost containers"
 
 
 @pytest.mark.destructive

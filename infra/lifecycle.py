@@ -10,6 +10,7 @@ import contextlib
 import logging
 import math
 import os
+import re
 import secrets
 import threading
 import time
@@ -21,6 +22,7 @@ from typing import Any
 import pulumi
 import requests
 from pulumi import automation as auto
+from semver import VersionInfo
 
 from infra import docker_resources, leases, store_state
 from infra import outputs as O
@@ -111,6 +113,29 @@ def _check_name(name: str) -> None:
         raise StackError(f"invalid stack name {name!r}: use 1-24 letters, digits and '-', starting with a letter")
 
 
+class _BuiltPulumi(auto.PulumiCommand):
+    """The CLI set-up built, whose version its directory names: no `pulumi version` call."""
+
+    def __init__(self, root: Path, version: VersionInfo) -> None:  # noqa: D107 - no super(): it runs the CLI
+        self.command = str(root / "bin" / "pulumi")
+        self.version = version
+
+
+def pulumi_command(binary: Path) -> auto.PulumiCommand:
+    """The Automation API's handle on the CLI at `binary`.
+
+    `auto.PulumiCommand()` runs `pulumi version` (0.19-0.23 s here) every time it is made, even
+    with `skip_version_check`, and every stack operation makes one. Set-up builds the CLI into
+    `.../pulumi/v<version>/bin` from its pinned go.mod, so the version is known; a CLI found
+    anywhere else is asked.
+    """
+    root = Path(binary).resolve().parent.parent
+    found = re.fullmatch(r"v(\d+\.\d+\.\d+)", root.name)
+    if found is None:
+        return auto.PulumiCommand(root=str(root), skip_version_check=True)
+    return _BuiltPulumi(root, VersionInfo.parse(found.group(1)))
+
+
 class StackManager:
     """Up, down, outputs and status of one named stack."""
 
@@ -141,7 +166,7 @@ class StackManager:
             env_vars=env,
             secrets_provider="passphrase",
             project_settings=settings,
-            pulumi_command=auto.PulumiCommand(root=str(Path(binary).resolve().parent.parent), skip_version_check=True),
+            pulumi_command=pulumi_command(binary),
         )
         settings.main = os.getcwd()  # what the SDK's create_or_select_stack sets for an inline program
         opts.program = program or (lambda: None)

@@ -5,10 +5,11 @@ another way, the override silently stops saving time: these tests say so."""
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 from pulumi import automation as auto
 
-from infra.lifecycle import _remove_in_destroy, _skip_readback
+from infra.lifecycle import _remove_in_destroy, _skip_readback, pulumi_command
 
 
 def test_up_reads_outputs_and_summary_through_the_stack_methods() -> None:
@@ -37,3 +38,24 @@ def test_destroy_removes_the_stack_in_the_same_call() -> None:
     stack.workspace = object()  # not a LocalWorkspace: no remote args of its own
     _remove_in_destroy(stack)
     assert stack._remote_args() == ["--remove"]
+
+
+def test_the_cli_set_up_built_is_not_asked_its_version(tmp_path: Path) -> None:
+    binary = tmp_path / "pulumi" / "v3.259.0" / "bin" / "pulumi"  # no file: running it would fail
+    command = pulumi_command(binary)
+    assert command.command == str(binary)
+    assert str(command.version) == "3.259.0"
+
+
+def test_the_workspace_reads_the_version_only_from_the_command_object() -> None:
+    source = inspect.getsource(auto.PulumiCommand.__init__)
+    assert "self.command" in source and "self.version" in source  # the two fields _BuiltPulumi sets
+    assert "pulumi_command.version" in inspect.getsource(auto.LocalWorkspace)
+
+
+def test_a_cli_found_elsewhere_is_asked_its_version(tmp_path: Path) -> None:
+    binary = tmp_path / "somewhere" / "bin" / "pulumi"
+    binary.parent.mkdir(parents=True)
+    binary.write_text("#!/bin/sh\necho v3.250.1\n")
+    binary.chmod(0o755)
+    assert str(pulumi_command(binary).version) == "3.250.1"

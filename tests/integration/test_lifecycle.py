@@ -88,6 +88,8 @@ def test_second_stack_side_by_side_then_down_removes_everything(stack: Any) -> N
     containers, networks = docker_resources.kit_objects(f"{O.LABEL_STACK}={name}")
     volumes = docker_resources.client().volumes.list(filters={"label": f"{O.LABEL_STACK}={name}"})
     assert (containers, networks, volumes) == ([], [], []), "down left objects behind"
+    on_disk = sorted(manager.backend_dir.rglob(f"*{name}*"))
+    assert not on_disk and not manager.workdir.exists(), f"down left the stack's files behind: {on_disk}"
     assert complete(stack.edges[0]).status_code == 200  # the other stack is untouched
 
 

@@ -22,18 +22,20 @@ from infra.errors import FaultError, ScenarioError, StackdrillError, ToolchainEr
 from infra.wait import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
-STACK = "sd-train"
+NAME = "train"  # the stack; its containers are sd-<stack>-<tier>-<n>, as the kit names them
+STACK = f"sd-{NAME}"
 ZONES = ["a", "b", "c"]
 PATHS = ["api.complete", "api.sessions", "api.integration", "web.home", "status.json"]
 
 
 def _containers() -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"name": f"{STACK}-edge-0", "tier": "edge", "zone": "a"}]
-    for tier, count in [("web", 3), ("api_lb", 1), ("api", 3), ("model", 3), ("redis", 3), ("sentinel", 3)]:
+    for tier, count in [("web", 3), ("api_lb", 1), ("api", 4), ("model", 3), ("redis", 3), ("sentinel", 3)]:
         out += [
             {"name": f"{STACK}-{tier.replace('_', '-')}-{i}", "tier": tier, "zone": ZONES[i % 3]} for i in range(count)
         ]
     out += [{"name": f"{STACK}-status-0", "tier": "status", "zone": "b"}, {"name": f"{STACK}-chaos", "tier": "chaos"}]
+    out += [{"name": f"{STACK}-integration-0", "tier": "integration", "zone": "a"}]
     for c in out:
         c.update(state="running", health="healthy", throttled=False, primary=c["name"] == f"{STACK}-redis-0", faults=[])
     return out
@@ -47,9 +49,9 @@ class FakeSource:
         self.calls = 0
         self.fail = False
         self.t_s = 120.0
-        api = {f"{STACK}-api-{i}": "UP" for i in range(3)}
+        api = {f"{STACK}-api-{i}": "UP" for i in range(4)}
         self.state: dict[str, Any] = {
-            "stack": STACK,
+            "stack": NAME,
             "topology": "naive",
             "series": {},
             "map": {
@@ -231,7 +233,7 @@ def test_events_stream_snapshots(server: TrainServer) -> None:
         lines = resp.iter_lines(decode_unicode=True)
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         first, second = _messages(lines, 2)
-    assert first["stack"] == STACK and set(first["series"]) == set(PATHS)
+    assert first["stack"] == NAME and set(first["series"]) == set(PATHS)
     assert second["t_s"] > first["t_s"]
 
 
@@ -415,6 +417,15 @@ def test_page_in_headless_chromium(
                 updates.add(chart.get_attribute("data-updated"))
             assert page.locator(f'[data-container="{api0}"][data-state="running"]').count() == 1
             assert page.locator("#lying-banner").is_hidden()
+            # The room reads every box: its name without the stack's prefix, never cut short, even
+            # with two API replicas in one zone and a long tier name.
+            assert page.locator(f'[data-container="{api0}"] .box-name').inner_text() == "api-0"
+            cut = page.evaluate(
+                "() => [...document.querySelectorAll('.box-name')]"
+                ".filter(e => e.scrollWidth > e.clientWidth || e.scrollHeight > e.clientHeight + 1)"
+                ".map(e => e.textContent)"
+            )
+            assert cut == [], f"names cut short on the map: {cut}"
 
             page.select_option("#fault-name", "pause")
             page.select_option("#fault-target", api0)

@@ -10,7 +10,6 @@ import contextlib
 import logging
 import math
 import os
-import re
 import secrets
 import shutil
 import threading
@@ -33,7 +32,7 @@ from infra.host import state_dir
 from infra.outputs import Container, StackOutputs
 from infra.program import ProgramArgs, build
 from infra.resources import select_backend
-from infra.toolchain import engine_env, pulumi_binary
+from infra.toolchain import built_pulumi_binary, engine_env, pulumi_binary, pulumi_version
 from infra.topology import Topology
 from infra.wait import GiveUp, Stopped, wait_until
 
@@ -115,10 +114,10 @@ def _check_name(name: str) -> None:
 
 
 class _BuiltPulumi(auto.PulumiCommand):
-    """The CLI set-up built, whose version its directory names: no `pulumi version` call."""
+    """The CLI set-up built from the pinned go.mod, whose version the kit knows: no `pulumi version` call."""
 
-    def __init__(self, root: Path, version: VersionInfo) -> None:  # noqa: D107 - no super(): it runs the CLI
-        self.command = str(root / "bin" / "pulumi")
+    def __init__(self, binary: Path, version: VersionInfo) -> None:  # noqa: D107 - no super(): it runs the CLI
+        self.command = str(binary)
         self.version = version
 
 
@@ -126,15 +125,13 @@ def pulumi_command(binary: Path) -> auto.PulumiCommand:
     """The Automation API's handle on the CLI at `binary`.
 
     `auto.PulumiCommand()` runs `pulumi version` (0.19-0.23 s here) every time it is made, even
-    with `skip_version_check`, and every stack operation makes one. Set-up builds the CLI into
-    `.../pulumi/v<version>/bin` from its pinned go.mod, so the version is known; a CLI found
-    anywhere else is asked.
+    with `skip_version_check`, and every stack operation makes one. The CLI set-up built is the
+    version tools/pulumi-cli/go.mod pins; a CLI found anywhere else is asked.
     """
-    root = Path(binary).resolve().parent.parent
-    found = re.fullmatch(r"v(\d+\.\d+\.\d+)", root.name)
-    if found is None:
-        return auto.PulumiCommand(root=str(root), skip_version_check=True)
-    return _BuiltPulumi(root, VersionInfo.parse(found.group(1)))
+    built = built_pulumi_binary()
+    if Path(binary).resolve() != built.resolve():
+        return auto.PulumiCommand(root=str(Path(binary).resolve().parent.parent), skip_version_check=True)
+    return _BuiltPulumi(built, VersionInfo.parse(pulumi_version().lstrip("v")))
 
 
 class StackManager:
@@ -153,7 +150,7 @@ class StackManager:
         binary = pulumi_binary()
         if binary is None:
             raise ToolchainError("Pulumi CLI not found; fix: make setup (builds it offline)")
-        self.workdir.mkdir(parents=True, exist_ok=True)  # `down` removes it; this manager may go up again
+        self._workspace()
         env = engine_env()
         os.environ.update(env)  # the inline program's language server runs in this process
         settings = auto.ProjectSettings(
@@ -182,6 +179,11 @@ class StackManager:
         except auto.errors.CommandError as exc:
             raise StackError(f"cannot open Pulumi stack {self.name}: {str(exc)[-300:]}") from exc
 
+    def _workspace(self) -> Path:
+        """The stack's workspace folder, made on first use (`down` removes it; a manager may go up again)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        return self.workdir
+
     def _in_backend(self) -> bool:
         """Whether the file backend holds this stack (created, not yet removed)."""
         return (self.backend_dir / ".pulumi" / "stacks" / PROJECT / f"{self.name}.json").exists()
@@ -203,8 +205,7 @@ class StackManager:
         secret config value: `pulumi config set` is one more CLI call (0.37-0.51 s) on every new
         stack, and every drill makes a new stack.
         """
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        path = self.workdir / ".redis-password"
+        path = self._workspace() / ".redis-password"
         with contextlib.suppress(FileExistsError):
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:

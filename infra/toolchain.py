@@ -36,6 +36,11 @@ def bin_dir() -> Path:
     return state_dir() / "bin"
 
 
+def built_pulumi_binary() -> Path:
+    """Where set-up builds the pinned Pulumi CLI (scripts/setup.sh, step pulumi)."""
+    return cache_dir() / "pulumi" / pulumi_version() / "bin" / "pulumi"
+
+
 def pulumi_binary() -> Path | None:
     """The Pulumi CLI set-up chose (state/bin/pulumi), or one on PATH."""
     candidate = bin_dir() / "pulumi"

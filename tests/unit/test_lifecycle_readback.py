@@ -7,9 +7,11 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import pytest
 from pulumi import automation as auto
 
 from infra.lifecycle import _remove_in_destroy, _skip_readback, pulumi_command
+from infra.toolchain import built_pulumi_binary, pulumi_version
 
 
 def test_up_reads_outputs_and_summary_through_the_stack_methods() -> None:
@@ -40,11 +42,12 @@ def test_destroy_removes_the_stack_in_the_same_call() -> None:
     assert stack._remote_args() == ["--remove"]
 
 
-def test_the_cli_set_up_built_is_not_asked_its_version(tmp_path: Path) -> None:
-    binary = tmp_path / "pulumi" / "v3.259.0" / "bin" / "pulumi"  # no file: running it would fail
+def test_the_cli_set_up_built_is_not_asked_its_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STACKDRILL_CACHE", str(tmp_path))
+    binary = built_pulumi_binary()  # no file there: running it would fail
     command = pulumi_command(binary)
-    assert command.command == str(binary)
-    assert str(command.version) == "3.259.0"
+    assert command.command == str(binary.resolve())
+    assert f"v{command.version}" == pulumi_version()
 
 
 def test_the_workspace_reads_the_version_only_from_the_command_object() -> None:

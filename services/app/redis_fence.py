@@ -17,8 +17,11 @@ apart by the interpreter's exit, redis-server's start and the AOF load, and on a
 machine the Sentinels crossed `down_after_ms` in between: the node took writes, the promotion
 landed, and 60 acknowledged writes were lost (CI, `primary-restart` on the default topology).
 A node starting for the first time (no marker) starts unless the Sentinels are failing it over,
-have it objectively down, or are about to flag it. A node that no Sentinel names the primary,
-or that no Sentinel can be asked about, starts at once.
+have it objectively down, or are about to flag it; but a node that no Sentinel has ever reached
+and whose replicas no Sentinel knows (a new store: there is nothing to promote over it) starts at
+once, where the rule above held every new stack's primary down for down-after plus the grace
+(about 5 s), past its API replicas' first health check. A node that no Sentinel names the
+primary, or that no Sentinel can be asked about, starts at once.
 
 Run as `python3 -m services.app.redis_fence --me NAME --sentinels H1,H2 ...`; exits 0 always
 (a fence that cannot decide must not keep the store down).
@@ -53,6 +56,8 @@ class View:
     flags: frozenset[str]
     ping_pending_ms: int  # since the unanswered PING was sent (0: none pending)
     last_ok_ms: int  # since the last valid PING reply
+    reached: bool = True  # the Sentinel has ever had an INFO reply from it (it knows its run id)
+    replicas: int = 0  # the replicas of it the Sentinel knows
 
 
 def view_of(sentinel: str, state: Mapping[str, Any]) -> View:
@@ -63,6 +68,8 @@ def view_of(sentinel: str, state: Mapping[str, Any]) -> View:
         flags=frozenset(str(state.get("flags", "")).split(",")),
         ping_pending_ms=int(state.get("last-ping-sent", 0) or 0),
         last_ok_ms=int(state.get("last-ok-ping-reply", 0) or 0),
+        reached=bool(state.get("runid")),
+        replicas=int(state.get("num-slaves", 0) or 0),
     )
 
 
@@ -77,6 +84,9 @@ def reason_to_wait(
     if not views or any(v.primary != me for v in views):
         # No Sentinel to ask (never keep the store down on that), or one already names another
         # primary: the node comes back as a replica.
+        return None
+    if not restarted and not any(v.reached or v.replicas for v in views):
+        # A new store: no Sentinel has reached the node or knows a replica to promote over it.
         return None
     for v in views:
         if "failover_in_progress" in v.flags:
@@ -133,7 +143,14 @@ def fence(
             )
             if why is None:
                 other = next((v.primary for v in views if v.primary != me), "")
-                now_is = f"{other} is the primary" if other else f"{len(views)} Sentinel(s) see no failover pending"
+                new_store = bool(views) and not any(v.reached or v.replicas for v in views)
+                now_is = (
+                    f"{other} is the primary"
+                    if other
+                    else f"{len(views)} Sentinel(s) have never reached it (a new store)"
+                    if new_store
+                    else f"{len(views)} Sentinel(s) see no failover pending"
+                )
                 return f"start: {now_is}" + (f" (waited while: {waited})" if waited else "")
             if now >= deadline:
                 return f"start after {bound_s:.1f} s anyway: {why}"

@@ -11,8 +11,15 @@ from services.app.redis_fence import SDOWN_GRACE_S, View, main, reason_to_wait, 
 ME = "sd-s-redis-0"
 
 
-def view(primary: str = ME, flags: str = "master", pending: int = 0, last_ok: int = 100) -> View:
-    return View("sd-s-sentinel-0", primary, frozenset(flags.split(",")), pending, last_ok)
+def view(
+    primary: str = ME,
+    flags: str = "master",
+    pending: int = 0,
+    last_ok: int = 100,
+    reached: bool = True,
+    replicas: int = 0,
+) -> View:
+    return View("sd-s-sentinel-0", primary, frozenset(flags.split(",")), pending, last_ok, reached, replicas)
 
 
 def test_a_node_no_sentinel_names_the_primary_starts_at_once() -> None:
@@ -67,5 +74,24 @@ def test_one_sentinel_naming_the_new_primary_ends_the_wait() -> None:
 
 
 def test_view_from_a_sentinel_master_reply() -> None:
-    state = {"ip": ME, "flags": "master,s_down", "last-ping-sent": "1200", "last-ok-ping-reply": "1300"}
+    state = {"ip": ME, "flags": "master,s_down", "last-ping-sent": "1200", "last-ok-ping-reply": "1300", "runid": "x"}
     assert view_of("s0", state) == View("s0", ME, frozenset({"master", "s_down"}), 1200, 1300)
+
+
+def test_a_new_store_starts_at_once_even_while_the_sentinels_flag_it() -> None:
+    """No Sentinel has reached the node nor knows a replica of it: nothing can be promoted over
+    it, so a new stack's primary does not wait out down-after and the grace (about 5 s)."""
+    fresh = [view(flags="master,s_down", last_ok=3000, reached=False), view(pending=900, reached=False)]
+    assert reason_to_wait(fresh, ME, 1000, 0.0) is None
+    # Once one Sentinel has reached it, or knows a replica (its rewritten config), the rules hold.
+    assert reason_to_wait([*fresh, view(pending=900)], ME, 1000, 0.0) is not None
+    assert reason_to_wait([view(pending=900, reached=False, replicas=1)], ME, 1000, 0.0) is not None
+    # A restarted node is never waved through on that.
+    assert reason_to_wait(fresh, ME, 1000, 0.0, restarted=True) is not None
+
+
+def test_view_knows_whether_the_sentinel_ever_reached_the_node() -> None:
+    never = view_of("s0", {"ip": ME, "flags": "master", "runid": "", "num-slaves": "0"})
+    assert not never.reached and never.replicas == 0
+    seen = view_of("s0", {"ip": ME, "flags": "master", "runid": "ab12", "num-slaves": "2"})
+    assert seen.reached and seen.replicas == 2

@@ -79,9 +79,8 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
 
     store = SentinelCluster(
         "store",
-        SentinelClusterArgs(ctx=ctx, store=topo.store, zones=zones, password=password),
+        SentinelClusterArgs(ctx=ctx, store=topo.store, zones=zones, password=password, depends_on=after_nets),
         args.backend,
-        pulumi.ResourceOptions(depends_on=after_nets),
     )
     redis_proxies = tuple(
         ProxyEdge(f"{O.EDGE_API_REDIS}_{i}", O.EDGE_API_REDIS, PORT_API_REDIS_BASE + i, f"{name}:{REDIS_PORT}")
@@ -100,9 +99,8 @@ def build(topo: Topology, args: ProgramArgs, password: pulumi.Output[str]) -> di
     )
     chaos = ChaosProxy(
         "chaos",
-        ChaosProxyArgs(ctx=ctx, proxies=proxies, zone=zones[0]),
+        ChaosProxyArgs(ctx=ctx, proxies=proxies, zone=zones[0], depends_on=after_nets),
         args.backend,
-        pulumi.ResourceOptions(depends_on=after_nets),
     )
 
     model = ServiceTier(

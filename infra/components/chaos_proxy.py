@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 
@@ -32,6 +32,9 @@ class ChaosProxyArgs:
     ctx: StackContext
     proxies: tuple[ProxyEdge, ...]
     zone: str
+    # On the containers, not the component: Pulumi deletes by dependency depth, and a component's
+    # dependency puts its children one level deeper than every other tier's (a second delete wave).
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
 # Its fixed address in the back subnet (Redis nodes are from .10, Sentinels from .20).
@@ -89,6 +92,6 @@ class ChaosProxy(pulumi.ComponentResource):
             health=ctx.http_health(API_PORT, "/version"),
             extra_hosts=ctx.hosts,
         )
-        self.handle = backend.container(spec, pulumi.ResourceOptions(parent=self))
+        self.handle = backend.container(spec, pulumi.ResourceOptions(parent=self, depends_on=args.depends_on))
         self.containers = [entry(self.host, TIER_CHAOS, 0, args.zone, networks, role="chaos")]
         self.register_outputs({"containers": [c.model_dump(mode="json") for c in self.containers]})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 
@@ -57,6 +57,9 @@ class SentinelClusterArgs:
     store: Store
     zones: list[str]
     password: pulumi.Output[str]
+    # On the containers, not the component: Pulumi deletes by dependency depth, and a component's
+    # dependency puts its children one level deeper than every other tier's (a second delete wave).
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
 class SentinelCluster(pulumi.ComponentResource):
@@ -116,7 +119,9 @@ class SentinelCluster(pulumi.ComponentResource):
                 files={"/etc/stackdrill/redis.conf": conf, "/var/lib/stackdrill/.keep": ""},
                 health=ctx.health("redis-cli", "--no-auth-warning", "ping"),
             )
-            handle = backend.container(spec, pulumi.ResourceOptions(parent=self), secret_env=secret_env)
+            handle = backend.container(
+                spec, pulumi.ResourceOptions(parent=self, depends_on=args.depends_on), secret_env=secret_env
+            )
             self.handles.append(handle)
             self.containers.append(entry(cname, TIER_REDIS, i, zone, net, role="primary" if i == 0 else "replica"))
         sentinel_zones = store.sentinel_zones or args.zones
@@ -159,7 +164,9 @@ class SentinelCluster(pulumi.ComponentResource):
                 files={"/etc/stackdrill/sentinel.conf": conf, "/var/lib/stackdrill/.keep": ""},
                 health=ctx.health("redis-cli", "-p", str(SENTINEL_PORT), "ping"),
             )
-            handle = backend.container(spec, pulumi.ResourceOptions(parent=self), secret_env=sentinel_env)
+            handle = backend.container(
+                spec, pulumi.ResourceOptions(parent=self, depends_on=args.depends_on), secret_env=sentinel_env
+            )
             self.handles.append(handle)
             self.containers.append(entry(cname, TIER_SENTINEL, i, zone, net, role="sentinel"))
         self.register_outputs({"containers": [c.model_dump(mode="json") for c in self.containers]})

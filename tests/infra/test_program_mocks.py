@@ -105,6 +105,42 @@ def test_components_parent_their_containers() -> None:
     assert {"edge", "api", "web", "model", "store", "chaos", "networks"} <= comps
 
 
+class _DepthBackend(DynamicBackend):
+    """Records, for every container, the dependencies it is given and its parent component."""
+
+    def __init__(self) -> None:
+        self.deps: dict[str, set[str]] = {}
+        self.networks: set[str] = set()
+
+    def network(self, spec: Any, opts: pulumi.ResourceOptions) -> pulumi.Resource:
+        self.networks.add(spec.name)
+        return super().network(spec, opts)
+
+    def container(self, spec: Any, opts: pulumi.ResourceOptions, **kwargs: Any) -> Any:
+        self.deps[spec.name] = {getattr(d, "_name", "") for d in (opts.depends_on or [])}  # type: ignore[union-attr]
+        return super().container(spec, opts, **kwargs)
+
+
+def test_every_container_is_deleted_in_one_wave(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pulumi deletes by dependency depth. A component that depends on the networks puts its
+    children one level deeper than the other tiers' containers, so `down` removed the store and
+    chaos containers first and everything else after them (0.96 s longer, measured): every
+    container depends on the networks itself, and no component depends on anything."""
+    component_deps: dict[str, Any] = {}
+    init = pulumi.ComponentResource.__init__
+
+    def record(self: Any, t: str, name: str, props: Any = None, opts: Any = None, *a: Any, **k: Any) -> None:
+        component_deps[name] = opts.depends_on if opts is not None else None
+        init(self, t, name, props, opts, *a, **k)
+
+    monkeypatch.setattr(pulumi.ComponentResource, "__init__", record)
+    backend = _DepthBackend()
+    _deploy(backend)
+    assert len(backend.deps) == 21 and len(backend.networks) == 2
+    assert {n: d for n, d in backend.deps.items() if d != backend.networks} == {}
+    assert {n: d for n, d in component_deps.items() if d} == {}
+
+
 def test_redis_password_is_never_plain_in_inputs() -> None:
     mocks, _ = _deploy(DynamicBackend())
     for r in mocks.resources:

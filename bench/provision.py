@@ -6,7 +6,8 @@ Prints, for the default topology:
     8 threads, waiting for the same health (and the same edge check)
   - their ratio (goal <= 1.2)
   - down: `stackdrill down` against removing the same containers with the SDK from 8 threads
-    and their ratio (goal <= 1.5)
+    and their ratio (goal <= 1.5); `down` as a drill runs it (in the process that went up, its
+    provider host warm) and alone (a separate command, the host cold)
 
 Run: .venv/bin/python bench/provision.py [--rounds N]
 """
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pulumi  # noqa: E402
 
-from infra import docker_resources, images, topology  # noqa: E402
+from infra import docker_resources, images, provider_host, topology  # noqa: E402
 from infra import outputs as O  # noqa: E402
 from infra.lifecycle import StackInfo, StackManager  # noqa: E402
 from infra.outputs import StackOutputs  # noqa: E402
@@ -111,11 +112,17 @@ def sdk_down(stack: str) -> float:
     return time.perf_counter() - t0
 
 
-def kit_round(stack: str, image: str) -> tuple[float, float]:
+def kit_round(stack: str, image: str, *, warm_down: bool = True) -> tuple[float, float]:
+    """`up` as a new process runs it (no provider host yet), then `down`: in the same process, as
+    `stackdrill drill` runs it (the host `up` started is warm), or with the host stopped first,
+    as a separate `stackdrill down` command runs it."""
     manager = StackManager(stack, owner_pid=os.getpid())
+    provider_host.stop()
     t0 = time.perf_counter()
     manager.up(topology.load("default"), image)
     up_s = time.perf_counter() - t0
+    if not warm_down:
+        provider_host.stop()
     t0 = time.perf_counter()
     manager.down()
     return up_s, time.perf_counter() - t0
@@ -127,29 +134,32 @@ def main() -> None:
     rounds = parser.parse_args().rounds
     image = images.app_image()
     pid = os.getpid()
-    kit_up, kit_down, floor_up, floor_down = [], [], [], []
+    kit_up, kit_down, cold_down, floor_up, floor_down = [], [], [], [], []
     for i in range(rounds):
         up_s, down_s = kit_round(f"benchkit{pid}x{i}", image)
         kit_up.append(up_s)
         kit_down.append(down_s)
+        cold_down.append(kit_round(f"benchcold{pid}x{i}", image, warm_down=False)[1])
         name = f"benchsdk{pid}x{i}"
         capture = specs(name, image)
         try:
             floor_up.append(sdk_up(capture, name))
         finally:
             floor_down.append(sdk_down(name))
-        print(f"round {i + 1}: up {up_s:.1f} s vs SDK {floor_up[-1]:.1f} s; "
-              f"down {down_s:.1f} s vs SDK {floor_down[-1]:.1f} s", flush=True)  # fmt: skip
+        print(f"round {i + 1}: up {up_s:.1f} s vs SDK {floor_up[-1]:.1f} s; down {down_s:.1f} s "
+              f"(alone {cold_down[-1]:.1f} s) vs SDK {floor_down[-1]:.1f} s", flush=True)  # fmt: skip
     n = len(capture.containers)
-    up, floor, down, sdk_rm = (statistics.median(x) for x in (kit_up, floor_up, kit_down, floor_down))
+    up, floor, down, alone, sdk_rm = (statistics.median(x) for x in (kit_up, floor_up, kit_down, cold_down, floor_down))
     print(f"\ndefault topology: {n} containers, 2 networks, median of {rounds} rounds")
     print("(both sides wait for every container healthy and both edges serving)")
     print(f"  stackdrill up           {up:6.1f} s")
     print(f"  SDK floor (8 threads)   {floor:6.1f} s")
     print(f"  ratio up / floor        {up / floor:6.2f}   (goal <= 1.20)")
-    print(f"  stackdrill down         {down:6.1f} s   (goal <= 10 s)")
+    print(f"  stackdrill down         {down:6.1f} s   (goal <= 10 s; in the process that went up, as a drill)")
+    print(f"  stackdrill down alone   {alone:6.1f} s   (a separate command: its provider host starts cold)")
     print(f"  SDK removal (8 threads) {sdk_rm:6.1f} s")
     print(f"  ratio down / SDK        {down / sdk_rm:6.2f}   (goal <= 1.50)")
+    print(f"  ratio down alone / SDK  {alone / sdk_rm:6.2f}")
 
 
 if __name__ == "__main__":

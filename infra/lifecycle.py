@@ -24,7 +24,7 @@ import requests
 from pulumi import automation as auto
 from semver import VersionInfo
 
-from infra import docker_resources, leases, store_state
+from infra import docker_resources, leases, provider_host, store_state
 from infra import outputs as O
 from infra.components.networks import network_name
 from infra.errors import StackError, StaleNetwork, ToolchainError, UnknownStack
@@ -73,6 +73,20 @@ def engine_priority(nice: int = ENGINE_NICE) -> Iterator[None]:
             os.setpriority(os.PRIO_PROCESS, tid, old)
         except OSError as exc:  # raising a priority back needs CAP_SYS_NICE
             log.debug("cannot restore the priority of thread %d: %s", tid, exc)
+
+
+@contextlib.contextmanager
+def warm_provider(stack: auto.Stack) -> Iterator[None]:
+    """Attach the block's engine run to the process's warm provider host (infra.provider_host)."""
+    with provider_host.attached(ENGINE_NICE) as extra:
+        env = stack.workspace.env_vars
+        assert isinstance(env, dict), "a LocalWorkspace keeps its environment in a dict"
+        env.update(extra)
+        try:
+            yield
+        finally:
+            for key in extra:
+                env.pop(key, None)
 
 
 @dataclass(frozen=True)
@@ -244,9 +258,11 @@ class StackManager:
             if op != "same" and (md.type.endswith(":Container") or md.type.endswith(":Network")):
                 steps.append(PlannedStep(urn=md.urn, op=op, resource=md.urn.split("::")[-1], type=md.type))
 
+        provider_host.start(ENGINE_NICE)
         stack = self._stack(self._program(topo, image))
         try:
-            stack.preview(on_event=on_event, color="never", suppress_progress=True)
+            with warm_provider(stack):
+                stack.preview(on_event=on_event, color="never", suppress_progress=True)
         except auto.errors.CommandError as exc:
             raise StackError(f"pulumi preview of stack {self.name} failed: {_tail(exc)}") from exc
         seen: dict[str, PlannedStep] = {}
@@ -269,6 +285,7 @@ class StackManager:
         With `targets` (URNs from `plan`), only those resources are changed (`pulumi up --target`):
         a rolling update replaces one replica at a time. `wait=False` skips the readiness wait.
         """
+        provider_host.start(ENGINE_NICE)  # warms up while the stack and its program are made
         # The lease comes first: a run killed half-way up leaves a stack the next run can reap.
         if self.ttl_s is not None or leases.get(self.name) is None:
             leases.grant(self.name, int(self.owner_pid), self.ttl_s)
@@ -282,7 +299,7 @@ class StackManager:
         errors: list[str] = []
         _skip_readback(stack)
         try:
-            with engine_priority():
+            with engine_priority(), warm_provider(stack):
                 stack.up(
                     parallel=PARALLEL,
                     on_event=_event_sink(progress, errors),
@@ -386,11 +403,13 @@ class StackManager:
         (the SDK's and the provider's), and the one CI run with it left a network with a stale endpoint that
         dockerd refused to remove (the Docker 20.10 bug the sweep warns about): reverted.
         """
+        provider_host.start(ENGINE_NICE)
         try:
             stack = self._stack(None)
             _skip_readback(stack)
             _remove_in_destroy(stack)
-            stack.destroy(parallel=PARALLEL, on_event=_event_sink(progress), color="never", suppress_progress=True)
+            with warm_provider(stack):
+                stack.destroy(parallel=PARALLEL, on_event=_event_sink(progress), color="never", suppress_progress=True)
             (self.workdir / ".redis-password").unlink(missing_ok=True)
         except auto.errors.CommandError as exc:
             log.warning("pulumi destroy of %s failed, sweeping by label: %s", self.name, _tail(exc))

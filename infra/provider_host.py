@@ -1,0 +1,141 @@
+"""A warm dynamic-provider host per kit process, which the Pulumi engine attaches to.
+
+Left to itself, every `pulumi up`/`destroy` starts the dynamic-provider host (`python -m
+infra.dynamic_host`) and waits for it: the interpreter, `import pulumi` (0.6 s here) and, at the
+first resource call, the Docker SDK and the kit's modules (0.5 s), on the critical path of every
+operation. The kit starts one host early, in the background, while it does its own work (the
+stack's workspace, its program, `pulumi stack init`), and points the engine at it with
+`PULUMI_DEBUG_PROVIDERS=pulumi-python:<port>` (the engine's attach mode,
+`GetProviderAttachPort` in the Pulumi SDK): the engine dials the host instead of starting one.
+The host then stays warm for the same process's next operation (a drill's `down` after its `up`).
+
+- One engine at a time: an operation that finds the host busy, dead or not started lets the
+  engine start its own plugin as before (`attached()` yields no variables).
+- The host inherits the process's environment when it starts; it is started again when
+  `DOCKER_HOST` (or the TLS settings) change, so it never serves one engine's stack on another.
+- It dies with the process: it exits when its stdin (a pipe from this process) closes, which a
+  SIGKILLed kit closes too, and `stop()` ends it at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "pulumi-python"  # the engine's package name for Python dynamic providers
+ATTACH_VAR = "PULUMI_DEBUG_PROVIDERS"
+WARM_VAR = "STACKDRILL_WARM_HOST"  # tells infra.dynamic_host to watch its stdin
+_KEY_VARS = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONTEXT")
+READY_TIMEOUT_S = 30.0
+
+
+class _Host:
+    """The process's one host: started on demand, lent to one engine at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # guards the fields below
+        self._busy = threading.Lock()  # held while an engine is attached
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._port: int | None = None
+        self._key: tuple[str, ...] = ()
+
+    @staticmethod
+    def _env_key() -> tuple[str, ...]:
+        return tuple(os.environ.get(v, "") for v in _KEY_VARS)
+
+    def start(self, nice: int = 0) -> None:
+        """Start the host in the background unless one for this environment runs; never blocks on it."""
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None and self._key == self._env_key():
+                return
+            self._stop_locked()
+            from infra.toolchain import engine_env
+
+            env = {**os.environ, **engine_env(), WARM_VAR: "1", "PULUMI_PROJECT": "stackdrill"}
+            env.pop(ATTACH_VAR, None)
+            try:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-u", "-m", "infra.dynamic_host"],
+                    cwd=ROOT,
+                    env=env,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                )
+            except OSError as exc:
+                log.debug("provider host not started: %s", exc)
+                self._proc = None
+                return
+            with contextlib.suppress(OSError):  # the engine's priority (no preexec_fn: the kit runs threads)
+                os.setpriority(os.PRIO_PROCESS, self._proc.pid, nice)
+            self._port = None
+            self._key = self._env_key()
+
+    def _ready_port(self, timeout_s: float) -> int | None:
+        """The host's port once it listens (it prints it first thing), or None."""
+        proc = self._proc
+        if proc is None or proc.stdout is None:
+            return None
+        if self._port is None:
+            ready, _, _ = select.select([proc.stdout], [], [], timeout_s)
+            line = proc.stdout.readline().strip() if ready else b""
+            if not line.isdigit():
+                log.debug("provider host gave no port (%r); the engine starts its own", line)
+                self._stop_locked()
+                return None
+            self._port = int(line)
+        return self._port if proc.poll() is None else None
+
+    @contextlib.contextmanager
+    def attached(self, nice: int = 0) -> Iterator[dict[str, str]]:
+        """The variables that attach one engine run to the warm host ({} to let it start its own)."""
+        if os.environ.get("STACKDRILL_NO_WARM_HOST") or not self._busy.acquire(blocking=False):
+            yield {}
+            return
+        try:
+            self.start(nice)
+            with self._lock:
+                port = self._ready_port(READY_TIMEOUT_S)
+            yield {ATTACH_VAR: f"{PACKAGE}:{port}"} if port else {}
+        finally:
+            self._busy.release()
+
+    def _stop_locked(self) -> None:
+        proc, self._proc, self._port = self._proc, None, None
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            if proc.stdin is not None:
+                proc.stdin.close()  # the host exits on EOF
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def stop(self) -> None:
+        """End the host (at exit, or when its environment changed)."""
+        with self._lock:
+            self._stop_locked()
+
+
+_HOST = _Host()
+start = _HOST.start
+attached = _HOST.attached
+stop = _HOST.stop
+atexit.register(stop)
+
+__all__ = ["attached", "start", "stop"]

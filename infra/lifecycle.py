@@ -78,7 +78,7 @@ def engine_priority(nice: int = ENGINE_NICE) -> Iterator[None]:
 @contextlib.contextmanager
 def warm_provider(stack: auto.Stack) -> Iterator[None]:
     """Attach the block's engine run to the process's warm provider host (infra.provider_host)."""
-    with provider_host.attached(ENGINE_NICE) as extra:
+    with provider_host.attached() as extra:
         env = stack.workspace.env_vars
         assert isinstance(env, dict), "a LocalWorkspace keeps its environment in a dict"
         env.update(extra)
@@ -285,7 +285,7 @@ class StackManager:
         With `targets` (URNs from `plan`), only those resources are changed (`pulumi up --target`):
         a rolling update replaces one replica at a time. `wait=False` skips the readiness wait.
         """
-        provider_host.start(ENGINE_NICE)  # warms up while the stack and its program are made
+        provider_host.start(ENGINE_NICE)  # for the process's next operation (a drill's down)
         # The lease comes first: a run killed half-way up leaves a stack the next run can reap.
         if self.ttl_s is not None or leases.get(self.name) is None:
             leases.grant(self.name, int(self.owner_pid), self.ttl_s)
@@ -403,7 +403,6 @@ class StackManager:
         (the SDK's and the provider's), and the one CI run with it left a network with a stale endpoint that
         dockerd refused to remove (the Docker 20.10 bug the sweep warns about): reverted.
         """
-        provider_host.start(ENGINE_NICE)
         try:
             stack = self._stack(None)
             _skip_readback(stack)

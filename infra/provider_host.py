@@ -3,14 +3,16 @@
 Left to itself, every `pulumi up`/`destroy` starts the dynamic-provider host (`python -m
 infra.dynamic_host`) and waits for it: the interpreter, `import pulumi` (0.6 s here) and, at the
 first resource call, the Docker SDK and the kit's modules (0.5 s), on the critical path of every
-operation. The kit starts one host early, in the background, while it does its own work (the
-stack's workspace, its program, `pulumi stack init`), and points the engine at it with
+operation. The kit starts one host in the background when it first deploys (`up`, a preview), and
+points the engine of every later operation of the process at it with
 `PULUMI_DEBUG_PROVIDERS=pulumi-python:<port>` (the engine's attach mode,
 `GetProviderAttachPort` in the Pulumi SDK): the engine dials the host instead of starting one.
-The host then stays warm for the same process's next operation (a drill's `down` after its `up`).
+The host stays warm for the process's next operation: a drill's `down` after its `up`, the steps
+of a rolling update.
 
-- One engine at a time: an operation that finds the host busy, dead or not started lets the
-  engine start its own plugin as before (`attached()` yields no variables).
+- One engine at a time, and never held back: an operation that finds the host busy, dead, not
+  started or still starting lets the engine start its own plugin as before (`attached()` yields
+  no variables); the host goes on warming for the next operation.
 - The host inherits the process's environment when it starts; it is started again when
   `DOCKER_HOST` (or the TLS settings) change, so it never serves one engine's stack on another.
 - It dies with the process: it exits when its stdin (a pipe from this process) closes, which a
@@ -37,7 +39,6 @@ PACKAGE = "pulumi-python"  # the engine's package name for Python dynamic provid
 ATTACH_VAR = "PULUMI_DEBUG_PROVIDERS"
 WARM_VAR = "STACKDRILL_WARM_HOST"  # tells infra.dynamic_host to watch its stdin
 _KEY_VARS = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONTEXT")
-READY_TIMEOUT_S = 30.0
 
 
 class _Host:
@@ -89,7 +90,9 @@ class _Host:
             return None
         if self._port is None:
             ready, _, _ = select.select([proc.stdout], [], [], timeout_s)
-            line = proc.stdout.readline().strip() if ready else b""
+            if not ready:
+                return None  # still starting
+            line = proc.stdout.readline().strip()
             if not line.isdigit():
                 log.debug("provider host gave no port (%r); the engine starts its own", line)
                 self._stop_locked()
@@ -98,15 +101,22 @@ class _Host:
         return self._port if proc.poll() is None else None
 
     @contextlib.contextmanager
-    def attached(self, nice: int = 0) -> Iterator[dict[str, str]]:
-        """The variables that attach one engine run to the warm host ({} to let it start its own)."""
+    def attached(self, wait_s: float = 0.0) -> Iterator[dict[str, str]]:
+        """The variables that attach one engine run to the host if it is up and listening within
+        `wait_s`; {} lets the engine start its own plugin, as without a warm host.
+
+        The engine does not wait for a host still starting: measured, an engine held back until
+        a cold host listened was no faster than one starting its own plugin (a separate `down`:
+        3.5-4.1 s against 3.6-3.8 s), while attaching to a warm one starts the first delete 0.4 s
+        sooner and saves the plugin's imports.
+        """
         if os.environ.get("STACKDRILL_NO_WARM_HOST") or not self._busy.acquire(blocking=False):
             yield {}
             return
         try:
-            self.start(nice)
             with self._lock:
-                port = self._ready_port(READY_TIMEOUT_S)
+                running = self._proc is not None and self._proc.poll() is None and self._key == self._env_key()
+                port = self._ready_port(wait_s) if running else None
             yield {ATTACH_VAR: f"{PACKAGE}:{port}"} if port else {}
         finally:
             self._busy.release()

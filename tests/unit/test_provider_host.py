@@ -24,8 +24,12 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def host() -> Iterator[provider_host._Host]:
     h = provider_host._Host()
+    h.start()
     yield h
     h.stop()
+
+
+WAIT_S = 30.0  # for the host to listen (a cold start takes about a second here)
 
 
 def _alive(pid: int) -> bool:
@@ -44,7 +48,7 @@ def _port(env: dict[str, str]) -> int:
 
 
 def test_the_engine_attaches_to_the_warm_host(host: provider_host._Host) -> None:
-    with host.attached() as env:
+    with host.attached(WAIT_S) as env:
         port = _port(env)
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = provider_pb2_grpc.ResourceProviderStub(channel)
@@ -52,34 +56,44 @@ def test_the_engine_attaches_to_the_warm_host(host: provider_host._Host) -> None
             # The call the engine makes first on a host it did not start; Pulumi's own host fails it.
             stub.Attach(plugin_pb2.PluginAttach(address="127.0.0.1:1"), timeout=10)
     # The host stays up for the process's next operation, on the same port.
-    with host.attached() as again:
+    with host.attached(WAIT_S) as again:
         assert _port(again) == port
 
 
 def test_one_engine_at_a_time(host: provider_host._Host) -> None:
-    with host.attached() as first:
+    with host.attached(WAIT_S) as first:
         assert first
-        with host.attached() as second:
+        with host.attached(WAIT_S) as second:
             assert second == {}  # a second engine starts its own plugin, as without a warm host
-    with host.attached() as third:
+    with host.attached(WAIT_S) as third:
         assert third == first
 
 
 def test_a_new_docker_host_gets_a_new_provider_host(host: provider_host._Host, monkeypatch: pytest.MonkeyPatch) -> None:
     """A host started under one DOCKER_HOST never serves an engine deploying to another."""
-    with host.attached():
+    with host.attached(WAIT_S):
         first = host._proc
     assert first is not None
     monkeypatch.setenv("DOCKER_HOST", "unix:///run/another-engine.sock")
-    with host.attached() as env:
+    with host.attached(WAIT_S) as env:
+        assert env == {}  # the host serves the old engine: not this operation
+    host.start()
+    with host.attached(WAIT_S) as env:
         assert env and host._proc is not first
     assert first.poll() is not None
 
 
 def test_it_can_be_turned_off(host: provider_host._Host, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STACKDRILL_NO_WARM_HOST", "1")
-    with host.attached() as env:
-        assert env == {} and host._proc is None
+    with host.attached(WAIT_S) as env:
+        assert env == {}
+
+
+def test_no_host_started_means_the_engine_starts_its_own() -> None:
+    """`attached` never starts a host (a lone `stackdrill down` gains nothing from one)."""
+    cold = provider_host._Host()
+    with cold.attached(WAIT_S) as env:
+        assert env == {} and cold._proc is None
 
 
 def test_the_host_dies_with_a_killed_owner() -> None:
@@ -90,7 +104,8 @@ def test_the_host_dies_with_a_killed_owner() -> None:
             "-c",
             "import sys, time\n"
             "from infra import provider_host\n"
-            "with provider_host.attached() as env:\n"
+            "provider_host.start()\n"
+            "with provider_host.attached(30) as env:\n"
             "    print(provider_host._HOST._proc.pid, env, flush=True)\n"
             "    time.sleep(120)\n",
         ],
@@ -115,7 +130,7 @@ def test_the_host_dies_with_a_killed_owner() -> None:
 
 
 def test_stop_ends_the_host(host: provider_host._Host) -> None:
-    with host.attached():
+    with host.attached(WAIT_S):
         proc = host._proc
     assert proc is not None and proc.poll() is None
     host.stop()

@@ -27,7 +27,6 @@ import logging
 import os
 import select
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,19 +54,23 @@ class _Host:
     def _env_key() -> tuple[str, ...]:
         return tuple(os.environ.get(v, "") for v in _KEY_VARS)
 
+    def _running_locked(self) -> bool:
+        """A host is up and was started for this environment."""
+        return self._proc is not None and self._proc.poll() is None and self._key == self._env_key()
+
     def start(self, nice: int = 0) -> None:
         """Start the host in the background unless one for this environment runs; never blocks on it."""
         with self._lock:
-            if self._proc is not None and self._proc.poll() is None and self._key == self._env_key():
+            if self._running_locked():
                 return
             self._stop_locked()
-            from infra.toolchain import engine_env
+            from infra.toolchain import dynamic_plugin, engine_env
 
             env = {**os.environ, **engine_env(), WARM_VAR: "1", "PULUMI_PROJECT": "stackdrill"}
             env.pop(ATTACH_VAR, None)
             try:
                 self._proc = subprocess.Popen(
-                    [sys.executable, "-u", "-m", "infra.dynamic_host"],
+                    [str(dynamic_plugin())],  # what the engine would run
                     cwd=ROOT,
                     env=env,
                     stdin=subprocess.PIPE,
@@ -115,8 +118,7 @@ class _Host:
             return
         try:
             with self._lock:
-                running = self._proc is not None and self._proc.poll() is None and self._key == self._env_key()
-                port = self._ready_port(wait_s) if running else None
+                port = self._ready_port(wait_s) if self._running_locked() else None
             yield {ATTACH_VAR: f"{PACKAGE}:{port}"} if port else {}
         finally:
             self._busy.release()

@@ -36,6 +36,11 @@ def bin_dir() -> Path:
     return state_dir() / "bin"
 
 
+def dynamic_plugin() -> Path:
+    """The dynamic-provider host's launcher set-up writes (`exec <venv python> -u -m infra.dynamic_host`)."""
+    return bin_dir() / "pulumi-resource-pulumi-python"
+
+
 def built_pulumi_binary() -> Path:
     """Where set-up builds the pinned Pulumi CLI (scripts/setup.sh, step pulumi)."""
     return cache_dir() / "pulumi" / pulumi_version() / "bin" / "pulumi"
@@ -142,7 +147,7 @@ def _check_pulumi() -> Check:
 
 
 def _check_dynamic_plugin() -> Check:
-    script = bin_dir() / "pulumi-resource-pulumi-python"
+    script = dynamic_plugin()
     if not script.exists() or not os.access(script, os.X_OK):
         return Check("dynamic provider", False, f"{script} missing", "make setup")
     match = re.search(r'exec "([^"]+)"', script.read_text())

@@ -85,10 +85,6 @@ def up(
     topo = topo_mod.load(topology)  # validation first: nothing exists yet
     ttl_s = parse_ttl(ttl)
     require_ready()
-    from infra import provider_host
-    from infra.lifecycle import ENGINE_NICE
-
-    provider_host.start(ENGINE_NICE)  # warms up while the orphans are reaped and the image is checked
     _reap_orphans()
     started = time.monotonic()
     with console.status("building the service image"):

@@ -73,6 +73,11 @@ def view_of(sentinel: str, state: Mapping[str, Any]) -> View:
     )
 
 
+def new_store(views: Sequence[View]) -> bool:
+    """No answering Sentinel has reached the node or knows a replica of it: nothing to promote over it."""
+    return bool(views) and not any(v.reached or v.replicas for v in views)
+
+
 def reason_to_wait(
     views: Sequence[View], me: str, down_after_ms: int, sdown_for_s: float, *, restarted: bool = False
 ) -> str | None:
@@ -85,8 +90,7 @@ def reason_to_wait(
         # No Sentinel to ask (never keep the store down on that), or one already names another
         # primary: the node comes back as a replica.
         return None
-    if not restarted and not any(v.reached or v.replicas for v in views):
-        # A new store: no Sentinel has reached the node or knows a replica to promote over it.
+    if not restarted and new_store(views):
         return None
     for v in views:
         if "failover_in_progress" in v.flags:
@@ -143,14 +147,12 @@ def fence(
             )
             if why is None:
                 other = next((v.primary for v in views if v.primary != me), "")
-                new_store = bool(views) and not any(v.reached or v.replicas for v in views)
-                now_is = (
-                    f"{other} is the primary"
-                    if other
-                    else f"{len(views)} Sentinel(s) have never reached it (a new store)"
-                    if new_store
-                    else f"{len(views)} Sentinel(s) see no failover pending"
-                )
+                if other:
+                    now_is = f"{other} is the primary"
+                elif new_store(views):
+                    now_is = f"{len(views)} Sentinel(s) have never reached it (a new store)"
+                else:
+                    now_is = f"{len(views)} Sentinel(s) see no failover pending"
                 return f"start: {now_is}" + (f" (waited while: {waited})" if waited else "")
             if now >= deadline:
                 return f"start after {bound_s:.1f} s anyway: {why}"

@@ -23,7 +23,7 @@ import tenacity
 from docker.models.containers import Container
 
 from infra.errors import StackError, StaleNetwork, ToolchainError
-from infra.outputs import LABEL_KIT, LABEL_STACK
+from infra.labels import LABEL_KIT, LABEL_STACK
 from infra.wait import wait_until
 
 log = logging.getLogger(__name__)

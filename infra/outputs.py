@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from infra import labels as _labels
 from infra.errors import StackError
 
 STACK = "stack"
@@ -39,13 +40,14 @@ IMAGE = "image"
 BACKEND = "backend"  # the resource backend that made the containers ("docker")
 ADMIN_PORT = "admin_port"  # the services' loopback-only admin port (fault injection)
 
-# Docker labels on every object the kit creates.
-LABEL_STACK = "stackdrill.stack"
-LABEL_TIER = "stackdrill.tier"
-LABEL_REPLICA = "stackdrill.replica"
-LABEL_ZONE = "stackdrill.zone"
-LABEL_OWNER_PID = "stackdrill.owner_pid"
-LABEL_KIT = "stackdrill.kit"
+# Docker labels on every object the kit creates: defined in infra.labels, which imports no
+# pydantic, so the dynamic-provider host can use them cheaply; re-exported here.
+LABEL_STACK = _labels.LABEL_STACK
+LABEL_TIER = _labels.LABEL_TIER
+LABEL_REPLICA = _labels.LABEL_REPLICA
+LABEL_ZONE = _labels.LABEL_ZONE
+LABEL_OWNER_PID = _labels.LABEL_OWNER_PID
+LABEL_KIT = _labels.LABEL_KIT
 
 # Tier names.
 TIER_EDGE = "edge"

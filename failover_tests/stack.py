@@ -18,7 +18,7 @@ import requests
 from failover_tests.fault_env import fault_env
 from failover_tests.fault_sweep import reap_faults
 from failover_tests.faults import Fault, FaultEnv, fault_class
-from failover_tests.lbstats import is_up, server_states
+from failover_tests.lbstats import is_up, server_states, server_weights
 from failover_tests.traffic import PathSpec, Probe, default_paths
 from infra import outputs as O
 from infra import store_state
@@ -91,6 +91,10 @@ class DrillStack:
     def lb_servers(self, lb: str, backend: str) -> dict[str, str]:
         """server -> status as one LB container (e.g. `sd-s-edge-0`) sees a backend (`be_api`)."""
         return server_states(self.outputs.lb_stats[lb]).get(backend, {})
+
+    def lb_weights(self, lb: str, backend: str) -> dict[str, int]:
+        """server -> current weight as one LB container sees a backend (agent checks lower it)."""
+        return server_weights(self.outputs.lb_stats[lb]).get(backend, {})
 
     def lbs(self, tier: str) -> list[str]:
         """LB container names of a tier (edge, api_lb, model_lb)."""

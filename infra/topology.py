@@ -55,6 +55,11 @@ class LoadBalancer(_Model):
     # ramped over this period instead of all of it at once: a cold Python process flooded with
     # a full share times out its own dependency calls. 0 = off (HAProxy's default).
     slowstart_ms: int = Field(0, ge=0, le=120000)
+    # HAProxy agent checks: every health-check interval the LB reads each server's weight from its
+    # load agent (event-loop lag -> 100% down to 5%), so a replica starved of CPU gets a smaller
+    # share instead of its full one. Health checks alone keep such a replica at full weight: its
+    # /healthz costs 1-2 ms and fits a 5% quota, while the requests it is sent time out.
+    agent_check: bool = False
 
 
 class Tier(_Model):

@@ -7,7 +7,9 @@ Every role builds its main app with :func:`create_app` and runs it with :func:`r
 * ``GET /healthz``, ``GET /readyz`` (:mod:`services.app.readiness`) and ``GET /version``;
 * the fault middleware innermost, and an admin app on ``127.0.0.1`` only that flips the fault
   switch (:mod:`services.app.fault_switch`);
-* graceful SIGTERM: mark not ready, drain, stop listening, finish in-flight requests.
+* graceful SIGTERM: mark not ready, drain, stop listening, finish in-flight requests;
+* a load agent on ``SD_AGENT_PORT`` (:mod:`services.app.load_agent`): the weight HAProxy's agent
+  checks read, from the event loop's lag.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from aiohttp.typedefs import Middleware
 
 from services.app.fault_switch import SWITCH_KEY, SwitchState, add_switch_routes, fault_middleware
 from services.app.http_conventions import COMMON_KEY, error_middleware
+from services.app.load_agent import LagMonitor, start_agent
 from services.app.readiness import READINESS_KEY, Readiness, healthz, readyz
 from services.app.settings import CommonSettings, SettingsError
 
@@ -97,6 +100,7 @@ async def serve(main: web.Application, admin: web.Application | None = None) -> 
 
     On SIGTERM or SIGINT: ``/readyz`` turns 503 (draining) for ``SD_DRAIN_MS`` so load balancers
     stop sending, then listening stops and in-flight requests get ``SD_SHUTDOWN_TIMEOUT_S``.
+    With ``SD_AGENT_PORT`` set, the load agent answers on 0.0.0.0 at that port meanwhile.
     """
     common = main[COMMON_KEY]
     stop = asyncio.Event()
@@ -106,7 +110,13 @@ async def serve(main: web.Application, admin: web.Application | None = None) -> 
 
     access_log = logging.getLogger("aiohttp.access") if common.access_log else None
     runners: list[web.AppRunner] = []
+    agent: asyncio.Server | None = None
+    sampling: asyncio.Task[None] | None = None
     try:
+        if common.agent_port:
+            monitor = LagMonitor()
+            sampling = loop.create_task(monitor.run())
+            agent = await start_agent(monitor, "0.0.0.0", common.agent_port)
         main_runner = web.AppRunner(main, access_log=access_log, shutdown_timeout=common.shutdown_timeout_s)
         runners.append(main_runner)
         await main_runner.setup()
@@ -117,11 +127,12 @@ async def serve(main: web.Application, admin: web.Application | None = None) -> 
             await admin_runner.setup()
             await web.TCPSite(admin_runner, "127.0.0.1", common.admin_port).start()
         log.info(
-            "%s %s serving on %s (admin %s)",
+            "%s %s serving on %s (admin %s, load agent %s)",
             common.role,
             common.replica,
             main_runner.addresses,
             runners[-1].addresses if admin is not None else "off",
+            common.agent_port or "off",
         )
         await stop.wait()
         log.info("SIGTERM: draining for %d ms", common.drain_ms)
@@ -129,6 +140,10 @@ async def serve(main: web.Application, admin: web.Application | None = None) -> 
         if common.drain_ms:
             await asyncio.sleep(common.drain_ms / 1000.0)
     finally:
+        if agent is not None:
+            agent.close()
+        if sampling is not None:
+            sampling.cancel()
         for runner in runners:
             try:
                 await runner.cleanup()

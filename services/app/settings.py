@@ -42,6 +42,7 @@ Address = tuple[str, int]
 
 PROFILES: tuple[Profile, ...] = ("protected", "naive")
 DEFAULT_ADMIN_PORT = 9901  # the admin listener (fault injection), on 127.0.0.1 only
+DEFAULT_AGENT_PORT = 9902  # the load agent HAProxy's agent checks read weights from; 0 = off
 STATUS_MODES: tuple[StatusMode, ...] = ("live", "static")
 
 
@@ -286,6 +287,7 @@ class CommonSettings(_Settings):
     zone: str = var("SD_ZONE", "", _text)
     port: int = var("SD_PORT", 8080, _int_min(0))
     admin_port: int = var("SD_ADMIN_PORT", DEFAULT_ADMIN_PORT, _int_min(0))
+    agent_port: int = var("SD_AGENT_PORT", DEFAULT_AGENT_PORT, _int_min(0))
     version: str = var("SD_VERSION", "0.1.0", _text)
     drain_ms: int = var("SD_DRAIN_MS", 0, _int_min(0))
     shutdown_timeout_s: float = var("SD_SHUTDOWN_TIMEOUT_S", 5.0, _float_min(0.0))

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import statistics
 import subprocess
+import threading
+import time
+from concurrent import futures
 from typing import Any
 
 import pytest
+import requests
 
 from failover_tests import drill_docker as dk
 from failover_tests.faults import REGISTRY
@@ -108,6 +113,52 @@ def test_cpu_throttle_quota_read_back(steady: Any) -> None:
         assert (hc["CpuQuota"], hc["CpuPeriod"]) == (5000, 100000)
     assert dk.inspect(target)["HostConfig"]["CpuQuota"] <= 0
     COVERED.add("cpu_throttle")
+
+
+def test_cpu_starved_replica_gets_a_smaller_share_then_its_full_one(steady: Any) -> None:
+    """Health checks keep a starved replica UP; the load agent lowers its weight until it recovers."""
+    target = _name(steady, "api-1")
+    edges = steady.lbs("edge")
+    stop = threading.Event()
+
+    def load() -> None:  # bounded: 600 requests or 40 s, whichever ends first
+        deadline = time.monotonic() + 40.0
+        for i in range(600):
+            if stop.is_set() or time.monotonic() > deadline:
+                return
+            with contextlib.suppress(requests.RequestException):
+                complete(steady.edges[i % len(steady.edges)], timeout_s=3)
+
+    def weights() -> list[dict[str, int]]:
+        return [steady.lb_weights(lb, O.BE_API) for lb in edges]
+
+    full = {w[target] for w in weights()}
+    assert len(full) == 1, f"the edges weigh {target} differently before any fault: {weights()}"
+
+    def lowered() -> tuple[bool, list[dict[str, int]]]:
+        seen = weights()
+        return any(w[target] < min(v for k, v in w.items() if k != target) for w in seen), seen
+
+    with steady.fault("cpu_throttle", "api-1", {"cpus": 0.05}) as fault:
+        with futures.ThreadPoolExecutor(4) as pool:
+            workers = [pool.submit(load) for _ in range(4)]
+            try:
+                wait_until(lowered, what=f"an edge to weigh {target} below its peers", timeout_s=30)
+            finally:
+                stop.set()
+            for w in workers:
+                w.result()
+        fault.revert()
+
+        def restored() -> tuple[bool, list[dict[str, int]]]:
+            seen = weights()
+            return all(w[target] in full for w in seen), seen
+
+        wait_until(
+            restored,
+            what=f"the edges to give {target} its full weight back",
+            timeout_s=20,
+        )
 
 
 def test_memory_limit_read_back(steady: Any) -> None:

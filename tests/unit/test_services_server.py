@@ -110,13 +110,19 @@ def _accepts(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def _agent_says(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.2", port), timeout=2.0) as sock:
+        return sock.makefile("rb").read()
+
+
 def test_module_serves_admin_on_loopback_and_exits_cleanly_on_sigterm() -> None:
-    port, admin_port = _free_port(), _free_port()
+    port, admin_port, agent_port = _free_port(), _free_port(), _free_port()
     env = {
         **os.environ,
         "SD_REPLICA": "sd-test-integration-1",
         "SD_PORT": str(port),
         "SD_ADMIN_PORT": str(admin_port),
+        "SD_AGENT_PORT": str(agent_port),
         "SD_DRAIN_MS": "200",
     }
     proc = subprocess.Popen(
@@ -143,6 +149,8 @@ def test_module_serves_admin_on_loopback_and_exits_cleanly_on_sigterm() -> None:
                 # 127.0.0.2 is loopback too, but only a 0.0.0.0 listener accepts on it.
                 assert _accepts("127.0.0.2", port)
                 assert not _accepts("127.0.0.2", admin_port)
+                # The load agent listens on every address (the LBs dial it) and says one weight.
+                assert _agent_says(agent_port) == b"100%\n"
                 proc.send_signal(signal.SIGTERM)
                 # While draining, the process still answers but says it is not ready.
 
@@ -157,6 +165,7 @@ def test_module_serves_admin_on_loopback_and_exits_cleanly_on_sigterm() -> None:
         assert proc.wait(timeout=4.0) == 0
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", admin_port)) != 0
+        assert not _accepts("127.0.0.1", agent_port)
     finally:
         if proc.poll() is None:
             proc.kill()

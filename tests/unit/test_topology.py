@@ -79,6 +79,7 @@ def test_slowstart_ramps_a_returning_server_on_the_default_topology_only() -> No
             "haproxy/haproxy.cfg.j2",
             lb=lb,
             port=8080,
+            agent_port=9902,
             routes=(),
             default_backend="api",
             backends=[{"name": "api", "servers": ["api-0", "api-1"]}],
@@ -90,6 +91,29 @@ def test_slowstart_ramps_a_returning_server_on_the_default_topology_only() -> No
     # A server in transition is checked again 100 ms later, not a whole `inter` later.
     assert "check inter 500 fastinter 100 fall 2" in default_server
     assert "fastinter" not in cfg("naive")
+
+
+def test_agent_checks_weigh_servers_on_the_good_topologies_only() -> None:
+    from infra.components.common import render
+
+    def default_server(name: str, lb: str) -> str:
+        cfg = render(
+            "haproxy/haproxy.cfg.j2",
+            lb=getattr(topology.load(name), lb),
+            port=8080,
+            agent_port=9902,
+            routes=(),
+            default_backend="api",
+            backends=[{"name": "api", "servers": ["api-0"]}],
+        )
+        return next(line for line in cfg.splitlines() if "default-server" in line)
+
+    for name in ("default", "ha"):
+        for lb in ("edge", "api_lb", "model_lb"):
+            # weight 100: a percentage of HAProxy's default weight 1 rounds back up to 1
+            assert "weight 100 agent-check agent-port 9902 agent-inter 500ms" in default_server(name, lb), (name, lb)
+    for name in ("naive", "minimal"):
+        assert "agent-check" not in default_server(name, "api_lb")
 
 
 def test_a_failed_up_names_the_resources_errors() -> None:

@@ -7,7 +7,8 @@ Prints, for the default topology:
   - their ratio (goal <= 1.2)
   - down: `stackdrill down` against removing the same containers with the SDK from 8 threads
     and their ratio (goal <= 1.5); `down` as a drill runs it (in the process that went up, its
-    provider host warm) and alone (a separate command, the host cold)
+    provider host warm), and `stackdrill down` as a separate command against the SDK removal as
+    a separate command (`bench/sdk_down.py`), both timed from the shell, interpreter start included
 
 Run: .venv/bin/python bench/provision.py [--rounds N]
 """
@@ -18,6 +19,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pulumi  # noqa: E402
+from sdk_down import remove_stack  # noqa: E402  (bench/ is this script's folder)
 
 from infra import docker_resources, images, provider_host, topology  # noqa: E402
 from infra import outputs as O  # noqa: E402
@@ -34,6 +37,9 @@ from infra.lifecycle import StackInfo, StackManager  # noqa: E402
 from infra.outputs import StackOutputs  # noqa: E402
 from infra.program import ProgramArgs, build  # noqa: E402
 from infra.resources import DynamicBackend  # noqa: E402
+
+BENCH = Path(__file__).resolve().parent
+STACKDRILL = Path(sys.executable).parent / "stackdrill"
 
 
 class _Capture(pulumi.runtime.Mocks):
@@ -104,27 +110,33 @@ def sdk_up(capture: _Capture, stack: str) -> float:
 def sdk_down(stack: str) -> float:
     """Remove the stack's containers with the SDK from 8 threads, then its networks; seconds."""
     t0 = time.perf_counter()
-    containers, networks = docker_resources.kit_objects(f"{O.LABEL_STACK}={stack}")
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda c: docker_resources.remove_container(c["Id"]), containers))
-    for n in networks:
-        docker_resources.remove_network(n["Name"])
+    remove_stack(stack)
+    return time.perf_counter() - t0
+
+
+def sdk_down_command(stack: str) -> float:
+    """The same removal as a separate command (`bench/sdk_down.py`); seconds, interpreter included."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, str(BENCH / "sdk_down.py"), stack], check=True)
     return time.perf_counter() - t0
 
 
 def kit_round(stack: str, image: str, *, warm_down: bool = True) -> tuple[float, float]:
     """`up` as a new process runs it (no provider host yet), then `down`: in the same process, as
-    `stackdrill drill` runs it (the host `up` started is warm), or with the host stopped first,
-    as a separate `stackdrill down` command runs it."""
+    `stackdrill drill` runs it (the host `up` started is warm), or as a separate `stackdrill down`
+    command (its own interpreter and imports, no warm host to inherit), timed from the shell."""
     manager = StackManager(stack, owner_pid=os.getpid())
     provider_host.stop()
     t0 = time.perf_counter()
     manager.up(topology.load("default"), image)
     up_s = time.perf_counter() - t0
-    if not warm_down:
-        provider_host.stop()
     t0 = time.perf_counter()
-    manager.down()
+    if warm_down:
+        manager.down()
+    else:
+        provider_host.stop()
+        t0 = time.perf_counter()
+        subprocess.run([str(STACKDRILL), "down", "-s", stack], check=True, capture_output=True)
     return up_s, time.perf_counter() - t0
 
 
@@ -134,7 +146,7 @@ def main() -> None:
     rounds = parser.parse_args().rounds
     image = images.app_image()
     pid = os.getpid()
-    kit_up, kit_down, cold_down, floor_up, floor_down = [], [], [], [], []
+    kit_up, kit_down, cold_down, floor_up, floor_down, floor_cmd = [], [], [], [], [], []
     for i in range(rounds):
         up_s, down_s = kit_round(f"benchkit{pid}x{i}", image)
         kit_up.append(up_s)
@@ -146,20 +158,28 @@ def main() -> None:
             floor_up.append(sdk_up(capture, name))
         finally:
             floor_down.append(sdk_down(name))
-        print(f"round {i + 1}: up {up_s:.1f} s vs SDK {floor_up[-1]:.1f} s; down {down_s:.1f} s "
-              f"(alone {cold_down[-1]:.1f} s) vs SDK {floor_down[-1]:.1f} s", flush=True)  # fmt: skip
+        try:
+            sdk_up(capture, name)
+        finally:
+            floor_cmd.append(sdk_down_command(name))
+        print(f"round {i + 1}: up {up_s:.1f} s vs SDK {floor_up[-1]:.1f} s; down {down_s:.1f} s vs SDK "
+              f"{floor_down[-1]:.1f} s; as commands {cold_down[-1]:.1f} s vs {floor_cmd[-1]:.1f} s",
+              flush=True)  # fmt: skip
     n = len(capture.containers)
-    up, floor, down, alone, sdk_rm = (statistics.median(x) for x in (kit_up, floor_up, kit_down, cold_down, floor_down))
+    up, floor, down, alone, sdk_rm, sdk_cmd = (
+        statistics.median(x) for x in (kit_up, floor_up, kit_down, cold_down, floor_down, floor_cmd)
+    )
     print(f"\ndefault topology: {n} containers, 2 networks, median of {rounds} rounds")
     print("(both sides wait for every container healthy and both edges serving)")
     print(f"  stackdrill up           {up:6.1f} s")
     print(f"  SDK floor (8 threads)   {floor:6.1f} s")
     print(f"  ratio up / floor        {up / floor:6.2f}   (goal <= 1.20)")
     print(f"  stackdrill down         {down:6.1f} s   (goal <= 10 s; in the process that went up, as a drill)")
-    print(f"  stackdrill down alone   {alone:6.1f} s   (a separate command: its provider host starts cold)")
     print(f"  SDK removal (8 threads) {sdk_rm:6.1f} s")
     print(f"  ratio down / SDK        {down / sdk_rm:6.2f}   (goal <= 1.50)")
-    print(f"  ratio down alone / SDK  {alone / sdk_rm:6.2f}")
+    print(f"  `stackdrill down`       {alone:6.1f} s   (a separate command: interpreter, imports, provider host)")
+    print(f"  SDK removal command     {sdk_cmd:6.1f} s   (bench/sdk_down.py: interpreter, Docker SDK import)")
+    print(f"  ratio as commands       {alone / sdk_cmd:6.2f}")
 
 
 if __name__ == "__main__":

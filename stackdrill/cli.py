@@ -112,9 +112,14 @@ def up(
 @app.command()
 def down(stack_name: StackOpt = "default") -> None:
     """Tear a stack down; removes every container and network labelled with it."""
-    from infra.lifecycle import StackManager
+    from infra import provider_host
 
     started = time.monotonic()
+    # The provider host imports Pulumi while this process imports the Automation API: the engine
+    # attaches to it if it listens by then, instead of starting its own plugin.
+    provider_host.start()
+    from infra.lifecycle import StackManager
+
     with console.status(f"destroying {stack_name}"):
         StackManager(stack_name).down()
     console.print(f"[green]stack {stack_name} down[/] in {time.monotonic() - started:.1f} s")

@@ -117,7 +117,7 @@ def sdk_down(stack: str) -> float:
 def sdk_down_command(stack: str) -> float:
     """The same removal as a separate command (`bench/sdk_down.py`); seconds, interpreter included."""
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, str(BENCH / "sdk_down.py"), stack], check=True)
+    subprocess.run([sys.executable, str(BENCH / "sdk_down.py"), stack], check=True, timeout=300)
     return time.perf_counter() - t0
 
 
@@ -130,14 +130,18 @@ def kit_round(stack: str, image: str, *, warm_down: bool = True) -> tuple[float,
     t0 = time.perf_counter()
     manager.up(topology.load("default"), image)
     up_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
     if warm_down:
-        manager.down()
-    else:
-        provider_host.stop()
         t0 = time.perf_counter()
-        subprocess.run([str(STACKDRILL), "down", "-s", stack], check=True, capture_output=True)
-    return up_s, time.perf_counter() - t0
+        manager.down()
+        return up_s, time.perf_counter() - t0
+    provider_host.stop()
+    t0 = time.perf_counter()
+    done = subprocess.run([str(STACKDRILL), "down", "-s", stack], capture_output=True, text=True, timeout=300)
+    down_s = time.perf_counter() - t0
+    if done.returncode != 0:
+        manager.down()  # leave nothing behind, then say why the figure is missing
+        raise SystemExit(f"stackdrill down -s {stack} failed ({done.returncode}): {done.stderr.strip()[-600:]}")
+    return up_s, down_s
 
 
 def main() -> None:

@@ -41,7 +41,9 @@ BACKEND = "backend"  # the resource backend that made the containers ("docker")
 ADMIN_PORT = "admin_port"  # the services' loopback-only admin port (fault injection)
 
 # Docker labels on every object the kit creates: defined in infra.labels, which imports no
-# pydantic, so the dynamic-provider host can use them cheaply; re-exported here.
+# pydantic, so the dynamic-provider host can use them cheaply; re-exported here. The rule: the
+# provider host's path (infra.docker_resources) and bench/sdk_down.py import infra.labels; the rest
+# of the kit uses these names.
 LABEL_STACK = _labels.LABEL_STACK
 LABEL_TIER = _labels.LABEL_TIER
 LABEL_REPLICA = _labels.LABEL_REPLICA

@@ -3,7 +3,8 @@
 Left to itself, every `pulumi up`/`destroy` starts the dynamic-provider host (`python -m
 infra.dynamic_host`) and waits for it: the interpreter, `import pulumi` (0.6 s here) and, at the
 first resource call, the Docker SDK and the kit's modules (0.5 s), on the critical path of every
-operation. The kit starts one host in the background when it first deploys (`up`, a preview), and
+operation. The kit starts one host in the background when it first deploys (`up`, a preview) and
+at the start of a `stackdrill down` (while the CLI imports the Automation API), and
 points the engine of every later operation of the process at it with
 `PULUMI_DEBUG_PROVIDERS=pulumi-python:<port>` (the engine's attach mode,
 `GetProviderAttachPort` in the Pulumi SDK): the engine dials the host instead of starting one.

@@ -116,7 +116,8 @@ def down(stack_name: StackOpt = "default") -> None:
 
     started = time.monotonic()
     # The provider host imports Pulumi while this process imports the Automation API: the engine
-    # attaches to it if it listens by then, instead of starting its own plugin.
+    # attaches to it if it listens by then, instead of starting its own plugin. Not niced as `up`
+    # starts it (ENGINE_NICE, so a drill's traffic keeps the CPU): no traffic waits on a `down`.
     provider_host.start()
     from infra.lifecycle import StackManager
 

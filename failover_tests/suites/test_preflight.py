@@ -22,11 +22,11 @@ EXPECTED = {
     "edge": ("haproxy", [8080, 8404]),
     "api_lb": ("haproxy", [8080, 8404]),
     "model_lb": ("haproxy", [8080, 8404]),
-    "web": ("python3", [8080]),
-    "api": ("python3", [8080]),
-    "model": ("python3", [8080]),
-    "integration": ("python3", [8080]),
-    "status": ("python3", [8080]),
+    "web": ("python3", [8080, 9902]),
+    "api": ("python3", [8080, 9902]),
+    "model": ("python3", [8080, 9902]),
+    "integration": ("python3", [8080, 9902]),
+    "status": ("python3", [8080, 9902]),
     "redis": ("redis-server", [6379]),
     "sentinel": ("redis-sentinel", [26379]),
     "chaos": ("toxiproxy-server", [8474]),
@@ -67,6 +67,9 @@ def test_admin_endpoints_are_loopback_only(stack: DrillStack, hosts: dict[str, A
         listening = hosts[c.name].check_output("ss -ltnH")
         admin = [line.split()[3] for line in listening.splitlines() if line.split()[3].endswith(":9901")]
         assert admin == ["127.0.0.1:9901"], f"{c.name}: admin endpoint bound to {admin}"
+        # The load agent is the opposite: the LBs on the back network dial it.
+        agent = [line.split()[3] for line in listening.splitlines() if line.split()[3].endswith(":9902")]
+        assert agent == ["0.0.0.0:9902"], f"{c.name}: load agent bound to {agent}"
 
 
 def test_every_lb_backend_has_a_health_check(stack: DrillStack, hosts: dict[str, Any]) -> None:

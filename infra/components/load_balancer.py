@@ -47,8 +47,7 @@ def haproxy_config(args: LoadBalancerArgs) -> str:
         "haproxy/haproxy.cfg.j2",
         lb=args.settings,
         port=args.ctx.port,
-        # weight 100: an agent's percentage of HAProxy's default weight 1 would round back up to 1
-        agent_port=DEFAULT_AGENT_PORT,
+        agent_port=DEFAULT_AGENT_PORT,  # what every service's CommonSettings listens on
         routes=[replace(r, backend=O.lb_backend(r.backend)) for r in args.routes],
         default_backend=O.lb_backend(args.default_backend),
         backends=[{"name": O.lb_backend(n), "servers": s} for n, s in args.backends.items()],

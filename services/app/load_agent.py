@@ -13,20 +13,21 @@ less traffic without ever taking it out (which health checks still decide alone)
 * :func:`weight_percent` maps that lag to a weight: 100% up to ``good_ms``, then falling as
   ``good_ms / lag``, never below ``floor_pct`` (a replica is never starved of all traffic, so its
   weight can recover once the lag is gone).
-* :func:`start_agent` serves the agent protocol: one line, then close. A failed agent connection
-  is not a failed health check for HAProxy, so an agent that cannot answer leaves the weight as it
-  was.
+* :class:`LoadAgent` serves the agent protocol, one line and then close, from a thread of its
+  own: a starved event loop with work queued would answer late, and HAProxy waits only its check
+  timeout, so the answer must not queue behind the requests that make the lag. A failed agent
+  connection is not a failed health check for HAProxy: an agent that cannot answer leaves the
+  weight as it was.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
+import socketserver
+import threading
 import time
 from collections.abc import Callable
-
-log = logging.getLogger(__name__)
 
 GOOD_LAG_MS = 50.0  # at or under this lag a replica takes its full share
 FLOOR_PCT = 5  # the lowest weight the agent reports
@@ -58,7 +59,7 @@ class LagMonitor:
 
     def observe(self, late_ms: float) -> None:
         """Record one sample: the lag jumps to a larger sample at once and decays otherwise."""
-        self.lag_ms = max(late_ms, 0.0, self.lag_ms * self.decay)
+        self.lag_ms = max(late_ms, self.lag_ms * self.decay)
 
     async def run(self) -> None:
         """Sample until cancelled."""
@@ -68,18 +69,40 @@ class LagMonitor:
             self.observe((self.clock() - start - self.sample_s) * 1000.0)
 
 
-async def start_agent(monitor: LagMonitor, host: str, port: int) -> asyncio.Server:
-    """Listen for HAProxy's agent checks; answer each with ``<weight>%`` from ``monitor``."""
+class _Server(socketserver.TCPServer):
+    allow_reuse_address = True
+    monitor: LagMonitor
 
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            writer.write(f"{weight_percent(monitor.lag_ms)}%\n".encode())
-            await writer.drain()
-        except ConnectionError:
-            pass  # the LB gave up waiting (its check timed out): nothing to tell it any more
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
 
-    return await asyncio.start_server(answer, host, port)
+class _Answer(socketserver.BaseRequestHandler):
+    server: _Server
+
+    def handle(self) -> None:
+        # An OSError: the LB gave up waiting (its check timed out), nothing to tell it any more.
+        with contextlib.suppress(OSError):
+            self.request.sendall(f"{weight_percent(self.server.monitor.lag_ms)}%\n".encode())
+
+
+class LoadAgent:
+    """Answers HAProxy's agent checks with ``<weight>%`` from ``monitor``, from its own thread."""
+
+    def __init__(self, monitor: LagMonitor, host: str, port: int) -> None:
+        self._server = _Server((host, port), _Answer)
+        self._server.monitor = monitor
+        self._thread = threading.Thread(target=self._server.serve_forever, name="load-agent", daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (the one asked for, or the one picked for port 0)."""
+        return int(self._server.server_address[1])
+
+    def start(self) -> LoadAgent:
+        """Answer from a daemon thread from now on; returns the agent."""
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop answering and release the port."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.server_close()

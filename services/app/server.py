@@ -26,7 +26,7 @@ from aiohttp.typedefs import Middleware
 
 from services.app.fault_switch import SWITCH_KEY, SwitchState, add_switch_routes, fault_middleware
 from services.app.http_conventions import COMMON_KEY, error_middleware
-from services.app.load_agent import LagMonitor, start_agent
+from services.app.load_agent import LagMonitor, LoadAgent
 from services.app.readiness import READINESS_KEY, Readiness, healthz, readyz
 from services.app.settings import CommonSettings, SettingsError
 
@@ -100,7 +100,7 @@ async def serve(main: web.Application, admin: web.Application | None = None) -> 
 
     On SIGTERM or SIGINT: ``/readyz`` turns 503 (draining) for ``SD_DRAIN_MS`` so load balancers
     stop sending, then listening stops and in-flight requests get ``SD_SHUTDOWN_TIMEOUT_S``.
-    With ``SD_AGENT_PORT`` set, the load agent answers on 0.0.0.0 at that port meanwhile.
+    Unless ``SD_AGENT_PORT`` is 0, the load agent answers on 0.0.0.0 at that port meanwhile.
     """
     common = main[COMMON_KEY]
     stop = asyncio.Event()
@@ -110,13 +110,13 @@ async def serve(main: web.Application, admin: web.Application | None = None) -> 
 
     access_log = logging.getLogger("aiohttp.access") if common.access_log else None
     runners: list[web.AppRunner] = []
-    agent: asyncio.Server | None = None
+    agent: LoadAgent | None = None
     sampling: asyncio.Task[None] | None = None
     try:
         if common.agent_port:
             monitor = LagMonitor()
             sampling = loop.create_task(monitor.run())
-            agent = await start_agent(monitor, "0.0.0.0", common.agent_port)
+            agent = LoadAgent(monitor, "0.0.0.0", common.agent_port).start()
         main_runner = web.AppRunner(main, access_log=access_log, shutdown_timeout=common.shutdown_timeout_s)
         runners.append(main_runner)
         await main_runner.setup()
@@ -144,6 +144,7 @@ async def serve(main: web.Application, admin: web.Application | None = None) -> 
             agent.close()
         if sampling is not None:
             sampling.cancel()
+            await asyncio.gather(sampling, return_exceptions=True)
         for runner in runners:
             try:
                 await runner.cleanup()

@@ -11,6 +11,7 @@ Variables and defaults, by role:
 
     every role   SD_ROLE (the module's role), SD_REPLICA (hostname), SD_ZONE (""),
                  SD_PORT (8080, on 0.0.0.0), SD_ADMIN_PORT (9901, on 127.0.0.1 only),
+                 SD_AGENT_PORT (9902, on 0.0.0.0; 0 = off: the load agent LBs read weights from),
                  SD_VERSION ("0.1.0"), SD_DRAIN_MS (0), SD_SHUTDOWN_TIMEOUT_S (5),
                  SD_LOG_LEVEL ("INFO"), SD_ACCESS_LOG (0)
     model        SD_LATENCY_MS (50), SD_JITTER_MS (10)
@@ -293,6 +294,14 @@ class CommonSettings(_Settings):
     shutdown_timeout_s: float = var("SD_SHUTDOWN_TIMEOUT_S", 5.0, _float_min(0.0))
     log_level: str = var("SD_LOG_LEVEL", "INFO", _upper)
     access_log: bool = var("SD_ACCESS_LOG", False, _flag, _render_flag)
+
+    def __post_init__(self) -> None:
+        ports = {"SD_PORT": self.port, "SD_ADMIN_PORT": self.admin_port, "SD_AGENT_PORT": self.agent_port}
+        taken: dict[int, str] = {}
+        for name, port in ports.items():
+            if port and port in taken:
+                raise SettingsError(f"{name}={port} is {taken[port]} already; give each listener its own port")
+            taken[port] = name
 
     @classmethod
     def from_env(cls, role: str, env: Mapping[str, str] | None = None) -> CommonSettings:

@@ -33,13 +33,22 @@ API_ENV = {
 
 def test_common_defaults() -> None:
     common = CommonSettings.from_env("model", {"SD_REPLICA": "m-1"})
-    assert (common.role, common.replica, common.port, common.admin_port) == (
+    assert (common.role, common.replica, common.port, common.admin_port, common.agent_port) == (
         "model",
         "m-1",
         8080,
         9901,
+        9902,
     )
     assert common.version == "0.1.0"
+
+
+def test_two_listeners_on_one_port_are_refused() -> None:
+    with pytest.raises(SettingsError, match="SD_AGENT_PORT=8080 is SD_PORT already"):
+        CommonSettings.from_env("api", {"SD_AGENT_PORT": "8080"})
+    with pytest.raises(SettingsError, match="SD_AGENT_PORT='x' is not an integer"):
+        CommonSettings.from_env("api", {"SD_AGENT_PORT": "x"})
+    assert CommonSettings.from_env("api", {"SD_AGENT_PORT": "0", "SD_ADMIN_PORT": "0"}).agent_port == 0
 
 
 def test_api_settings_from_env() -> None:

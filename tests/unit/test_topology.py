@@ -110,7 +110,7 @@ def test_agent_checks_weigh_servers_on_the_good_topologies_only() -> None:
 
     for name in ("default", "ha"):
         for lb in ("edge", "api_lb", "model_lb"):
-            # weight 100: a percentage of HAProxy's default weight 1 rounds back up to 1
+            # weight 100: a percentage of HAProxy's default weight 1 leaves no share between all and nothing
             assert "weight 100 agent-check agent-port 9902 agent-inter 500ms" in default_server(name, lb), (name, lb)
     for name in ("naive", "minimal"):
         assert "agent-check" not in default_server(name, "api_lb")

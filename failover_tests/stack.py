@@ -22,6 +22,7 @@ from failover_tests.lbstats import is_up, server_states, server_weights
 from failover_tests.traffic import PathSpec, Probe, default_paths
 from infra import outputs as O
 from infra import store_state
+from infra.errors import StackError
 from infra.lifecycle import StackManager
 from infra.outputs import Container, StackOutputs
 from infra.topology import Topology
@@ -183,6 +184,7 @@ def provision(
     manager = StackManager(stack_name, owner_pid=owner, ttl_s=None if keep else DRILL_TTL_S)
     if manager.exists():
         info = manager.info()
+        _refuse_half_removed(stack_name, info.outputs)
         stack = DrillStack(stack_name, info.outputs, topology, owner_pid=_owner_of(info.outputs))
         for line in stack.reap():
             log.warning("reap: %s", line)
@@ -197,6 +199,23 @@ def provision(
             _down_quietly(manager)
         raise
     return DrillStack(stack_name, info.outputs, topology, owner_pid=owner)
+
+
+def _refuse_half_removed(stack_name: str, outputs: StackOutputs) -> None:
+    """A stack still in Pulumi's state whose containers are gone is what a teardown that did not
+    finish leaves (Docker 20.10 can keep a removed stack's network with a stale endpoint, which
+    fails the destroy): say so, instead of failing later on the first missing container."""
+    from infra import docker_resources
+
+    present = {c["Names"][0].lstrip("/") for c in docker_resources.kit_objects(f"{O.LABEL_STACK}={stack_name}")[0]}
+    gone = [c.name for c in outputs.containers if c.name not in present]
+    if gone:
+        raise StackError(
+            f"stack {stack_name} is in Pulumi's state but {len(gone)} of its {len(outputs.containers)} containers "
+            f"are gone ({', '.join(gone[:3])}{', ...' if len(gone) > 3 else ''}): its last teardown did not finish; "
+            f"fix: stackdrill down -s {stack_name} (if that warns of a stale network endpoint: stop dockerd, "
+            "then make setup starts a new one; or use another stack name)"
+        )
 
 
 def _down_quietly(manager: StackManager) -> None:

@@ -32,3 +32,19 @@ def test_outputs_of_another_kit_version_are_one_clear_error() -> None:
         StackError, match=r"^stack t has outputs this kit cannot read \(toxiproxy_url: Field required\)"
     ):
         StackOutputs.parse(raw)
+
+
+def test_a_stack_whose_containers_are_gone_is_refused_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A destroy that failed on a stale network leaves the stack in Pulumi's state with no
+    containers: reusing its name must say so, not fail later on the first missing container."""
+    from failover_tests import stack as stack_mod
+    from infra import docker_resources
+
+    outs = fakes.outputs(fakes.containers([("api", 2), ("edge", 1)]))
+    present: list[str] = [c.name for c in outs.containers]
+    monkeypatch.setattr(docker_resources, "kit_objects", lambda flt=None: ([{"Names": [f"/{n}"]} for n in present], []))
+    stack_mod._refuse_half_removed("t", outs)  # all there: a kept stack to reuse
+    present.clear()
+    with pytest.raises(StackError, match=r"stack t is in Pulumi's state but 3 of its 3 containers are gone .*"
+                       r"fix: stackdrill down -s t"):  # fmt: skip
+        stack_mod._refuse_half_removed("t", outs)

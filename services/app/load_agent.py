@@ -32,7 +32,7 @@ from collections.abc import Callable
 GOOD_LAG_MS = 50.0  # at or under this lag a replica takes its full share
 FLOOR_PCT = 5  # the lowest weight the agent reports
 SAMPLE_S = 0.1  # how often the monitor wakes up
-DECAY = 0.8  # per sample: a 500 ms stall still reads over 50 ms about 1 s later
+DECAY = 0.95  # per sample: a 500 ms stall still reads over 50 ms about 4.5 s later
 
 
 def weight_percent(lag_ms: float, *, good_ms: float = GOOD_LAG_MS, floor_pct: int = FLOOR_PCT) -> int:

@@ -207,7 +207,7 @@ def _refuse_half_removed(stack_name: str, outputs: StackOutputs) -> None:
     fails the destroy): say so, instead of failing later on the first missing container."""
     from infra import docker_resources
 
-    present = {c["Names"][0].lstrip("/") for c in docker_resources.kit_objects(f"{O.LABEL_STACK}={stack_name}")[0]}
+    present = docker_resources.health_of(stack_name)  # every container of the stack, by name
     gone = [c.name for c in outputs.containers if c.name not in present]
     if gone:
         raise StackError(

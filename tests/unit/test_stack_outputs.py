@@ -42,7 +42,7 @@ def test_a_stack_whose_containers_are_gone_is_refused_with_the_fix(monkeypatch: 
 
     outs = fakes.outputs(fakes.containers([("api", 2), ("edge", 1)]))
     present: list[str] = [c.name for c in outs.containers]
-    monkeypatch.setattr(docker_resources, "kit_objects", lambda flt=None: ([{"Names": [f"/{n}"]} for n in present], []))
+    monkeypatch.setattr(docker_resources, "health_of", lambda stack: dict.fromkeys(present, "healthy"))
     stack_mod._refuse_half_removed("t", outs)  # all there: a kept stack to reuse
     present.clear()
     with pytest.raises(StackError, match=r"stack t is in Pulumi's state but 3 of its 3 containers are gone .*"

@@ -11,7 +11,6 @@ import logging
 import math
 import os
 import secrets
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,11 +23,10 @@ import requests
 from pulumi import automation as auto
 from semver import VersionInfo
 
-from infra import docker_resources, leases, provider_host, store_state
+from infra import docker_resources, leases, provider_host, store_state, teardown
 from infra import outputs as O
 from infra.components.networks import network_name
-from infra.errors import StackError, StaleNetwork, ToolchainError, UnknownStack
-from infra.host import state_dir
+from infra.errors import StackError, ToolchainError, UnknownStack
 from infra.outputs import Container, StackOutputs
 from infra.program import ProgramArgs, build
 from infra.resources import select_backend
@@ -37,8 +35,8 @@ from infra.topology import Topology
 from infra.wait import GiveUp, Stopped, wait_until
 
 log = logging.getLogger(__name__)
-PROJECT = "stackdrill"
-PARALLEL = 64
+PROJECT = teardown.PROJECT
+PARALLEL = teardown.PARALLEL
 
 # (operation, resource name, finished?) -> None
 ProgressFn = Callable[[str, str, bool], None]
@@ -122,11 +120,6 @@ class PlannedStep:
         return "replace" in self.op
 
 
-def _check_name(name: str) -> None:
-    if not name or not all(c.isalnum() or c == "-" for c in name) or not name[0].isalpha() or len(name) > 24:
-        raise StackError(f"invalid stack name {name!r}: use 1-24 letters, digits and '-', starting with a letter")
-
-
 class _BuiltPulumi(auto.PulumiCommand):
     """The CLI set-up built from the pinned go.mod, whose version the kit knows: no `pulumi version` call."""
 
@@ -152,13 +145,12 @@ class StackManager:
     """Up, down, outputs and status of one named stack."""
 
     def __init__(self, name: str, *, owner_pid: int = 0, ttl_s: float | None = None) -> None:
-        _check_name(name)
+        teardown.check_name(name)
         self.name = name
         self.owner_pid = str(owner_pid)
         self.ttl_s = ttl_s  # the lease `up` grants; None keeps a stack's lease (an update) or grants none
-        self.workdir = state_dir() / "workspaces" / name  # made when a Pulumi call needs it
-        self.backend_dir = state_dir() / "backend"
-        self.backend_dir.mkdir(parents=True, exist_ok=True)
+        self.workdir = teardown.workdir(name)  # made when a Pulumi call needs it
+        self.backend_dir = teardown.backend_dir()
 
     def _stack(self, program: Callable[[], None] | None) -> auto.Stack:
         binary = pulumi_binary()
@@ -200,7 +192,7 @@ class StackManager:
 
     def _in_backend(self) -> bool:
         """Whether the file backend holds this stack (created, not yet removed)."""
-        return (self.backend_dir / ".pulumi" / "stacks" / PROJECT / f"{self.name}.json").exists()
+        return teardown.in_backend(self.name)
 
     def exists(self) -> bool:
         """Whether the stack has deployed resources in the backend."""
@@ -394,102 +386,32 @@ class StackManager:
             hint=f"docker logs of the sentinel containers; stackdrill status --stack-name {self.name}",
         )
 
-    def down(self, progress: ProgressFn | None = None) -> None:
-        """Destroy the stack and remove it from the backend in the same CLI call (`destroy --remove`),
-        then sweep labelled leftovers.
+    def down(self) -> None:
+        """Destroy the stack and remove it from the backend, then sweep labelled leftovers
+        (`infra.teardown`: the CLI's `destroy --remove`, without the Automation API).
 
         Removing the containers through the Docker SDK while the engine starts made `down` 1.4-1.6x
         the SDK removal instead of 2.2-2.5x, but each container then got two concurrent removals
         (the SDK's and the provider's), and the one CI run with it left a network with a stale endpoint that
         dockerd refused to remove (the Docker 20.10 bug the sweep warns about): reverted.
         """
-        try:
-            stack = self._stack(None)
-            _skip_readback(stack)
-            _remove_in_destroy(stack)
-            with warm_provider(stack):
-                stack.destroy(parallel=PARALLEL, on_event=_event_sink(progress), color="never", suppress_progress=True)
-            (self.workdir / ".redis-password").unlink(missing_ok=True)
-        except auto.errors.CommandError as exc:
-            log.warning("pulumi destroy of %s failed, sweeping by label: %s", self.name, _tail(exc))
-        _sweep_until_gone(self.name)
-        if not self._in_backend():
-            self._forget_on_disk()
-        leases.release(self.name)
-
-    def _forget_on_disk(self) -> None:
-        """Remove what a removed stack leaves in the file backend and its workspace.
-
-        `pulumi destroy --remove` drops the stack's state file but keeps its checkpoint backups,
-        update history, lock folder and the `.bak` of its state: about 0.5 MB per drill, every
-        drill on a new stack, growing without end on a laptop or a kept CI runner.
-        """
-        root = self.backend_dir / ".pulumi"
-        for folder in (
-            root / "backups" / PROJECT / self.name,
-            root / "history" / PROJECT / self.name,
-            root / "locks" / "organization" / PROJECT / self.name,
-            self.workdir,
-        ):
-            shutil.rmtree(folder, ignore_errors=True)
-        for leftover in (root / "stacks" / PROJECT).glob(f"{self.name}.json*"):
-            leftover.unlink(missing_ok=True)
-
-
-def _sweep_until_gone(name: str, timeout_s: float = 15.0) -> None:
-    """Sweep until nothing labelled with the stack is left: an object the provider was still
-    creating when the destroy began shows up after a first sweep (make test here once left a
-    stack's back network behind with nothing attached and no error from the engine)."""
-
-    def gone() -> tuple[bool, str]:
-        sweep_stack(name)
-        left_c, left_n = docker_resources.kit_objects(f"{O.LABEL_STACK}={name}")
-        return not left_c and not left_n, f"{len(left_c)} containers, {len(left_n)} networks left"
-
-    try:
-        wait_until(gone, what=f"every object of stack {name} to be removed", timeout_s=timeout_s, interval_s=1.0)
-    except StackError as exc:
-        log.warning("%s; run: stackdrill reap --stack-name %s --remove", exc, name)
-
-
-def sweep_stack(name: str) -> tuple[int, int]:
-    """Remove every container and network labelled with this stack; return the counts."""
-    containers, networks = docker_resources.kit_objects(f"{O.LABEL_STACK}={name}")
-    for c in containers:
-        docker_resources.remove_container(c["Id"])
-    for n in networks:
-        try:
-            docker_resources.remove_network(n["Name"])
-        except StaleNetwork as exc:
-            log.warning("%s", exc)
-    return len(containers), len(networks)
+        teardown.destroy(self.name)
 
 
 def _skip_readback(stack: auto.Stack) -> None:
-    """Make `up` and `destroy` skip what the Automation API reads back after the engine is done.
+    """Make `up` skip what the Automation API reads back after the engine is done.
 
     After every `up` it runs `pulumi stack output` (0.60-0.73 s here) and `pulumi stack history`
-    (0.41-0.45 s), and `history` after every `destroy`, only to fill the result's `outputs` and
-    `summary`, which the kit does not use: `up` takes the outputs from the program itself. The
-    SDK reads both through these two methods of the stack object (pulumi 3.259.0, pinned;
-    tests/unit/test_lifecycle_readback.py checks it still does).
+    (0.41-0.45 s), only to fill the result's `outputs` and `summary`, which the kit does not use:
+    `up` takes the outputs from the program itself. The SDK reads both through these two methods
+    of the stack object (pulumi 3.259.0, pinned; tests/unit/test_lifecycle_readback.py checks it
+    still does).
     """
     setattr(stack, "outputs", lambda: {})  # noqa: B010 - an instance override of a method
     setattr(stack, "info", lambda *args, **kwargs: _NO_SUMMARY)  # noqa: B010
 
 
 _NO_SUMMARY = object()
-
-
-def _remove_in_destroy(stack: auto.Stack) -> None:
-    """Make `destroy` remove the stack in the same CLI call (`pulumi destroy --remove`).
-
-    The SDK's own `destroy(remove=True)` runs `pulumi stack rm` afterwards (0.31 s here). Its
-    destroy command line ends with the stack's `_remote_args()` (empty for a local workspace), the
-    one place an extra flag can go (tests/unit/test_lifecycle_readback.py checks it still does).
-    """
-    remote = stack._remote_args
-    setattr(stack, "_remote_args", lambda: [*remote(), "--remove"])  # noqa: B010
 
 
 def _tail(exc: Exception) -> str:
@@ -524,4 +446,4 @@ def _event_sink(
     return on_event
 
 
-__all__ = ["PlannedStep", "StackInfo", "StackManager", "sweep_stack"]
+__all__ = ["PlannedStep", "StackInfo", "StackManager"]

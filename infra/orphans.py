@@ -12,7 +12,7 @@ import logging
 
 from infra import docker_resources, leases
 from infra.host import pid_alive, state_dir
-from infra.outputs import LABEL_OWNER_PID, LABEL_STACK
+from infra.labels import LABEL_OWNER_PID, LABEL_STACK
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def orphaned_stacks() -> dict[str, str]:
 
 def reap(stack: str | None = None) -> list[str]:
     """Remove orphaned stacks (or the named stack, whoever owns it); return what was done."""
-    from infra.lifecycle import StackManager, sweep_stack
+    from infra.teardown import destroy, sweep_stack
 
     done = []
     targets = {stack: "asked for"} if stack else orphaned_stacks()
@@ -57,7 +57,7 @@ def reap(stack: str | None = None) -> list[str]:
         n_cont, n_net = sweep_stack(name)
         _drop_stale_locks(name)
         try:
-            StackManager(name).down()
+            destroy(name)
         except Exception as exc:  # noqa: BLE001 - the sweep above already removed the objects
             log.info("forgetting Pulumi state of %s failed: %s", name, exc)
         leases.release(name)

@@ -4,15 +4,15 @@ Left to itself, every `pulumi up`/`destroy` starts the dynamic-provider host (`p
 infra.dynamic_host`) and waits for it: the interpreter, `import pulumi` (0.6 s here) and, at the
 first resource call, the Docker SDK and the kit's modules (0.5 s), on the critical path of every
 operation. The kit starts one host in the background when it first deploys (`up`, a preview) and
-at the start of a `stackdrill down` (while the CLI imports the Automation API), and
+at the start of a `stackdrill down` (which waits for it to listen), and
 points the engine of every later operation of the process at it with
 `PULUMI_DEBUG_PROVIDERS=pulumi-python:<port>` (the engine's attach mode,
 `GetProviderAttachPort` in the Pulumi SDK): the engine dials the host instead of starting one.
 The host stays warm for the process's next operation: a drill's `down` after its `up`, the steps
 of a rolling update.
 
-- One engine at a time, and never held back: an operation that finds the host busy, dead, not
-  started or still starting lets the engine start its own plugin as before (`attached()` yields
+- One engine at a time: an operation that finds the host busy, dead, not started or (past its
+  `wait_s`) still starting lets the engine start its own plugin as before (`attached()` yields
   no variables); the host goes on warming for the next operation.
 - The host inherits the process's environment when it starts; it is started again when
   `DOCKER_HOST` (or the TLS settings) change, so it never serves one engine's stack on another.
@@ -109,10 +109,11 @@ class _Host:
         """The variables that attach one engine run to the host if it is up and listening within
         `wait_s`; {} lets the engine start its own plugin, as without a warm host.
 
-        The engine does not wait for a host still starting: measured, an engine held back until
-        a cold host listened was no faster than one starting its own plugin (a separate `down`:
-        3.5-4.1 s against 3.6-3.8 s), while attaching to a warm one starts the first delete 0.4 s
-        sooner and saves the plugin's imports.
+        With the Automation API imported first, an engine held back until a cold host listened was
+        no faster than one starting its own plugin (a separate `down`: 3.5-4.1 s against
+        3.6-3.8 s); `up` and previews do not wait (wait_s=0). A `down` that runs the CLI itself
+        imports little, and waiting for the host it started pays there (infra.teardown). A warm
+        host starts the first delete 0.4 s sooner and saves the plugin's imports.
         """
         if os.environ.get("STACKDRILL_NO_WARM_HOST") or not self._busy.acquire(blocking=False):
             yield {}

@@ -20,10 +20,10 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from infra.errors import EXIT_KIT_ERROR, ScenarioError, StackdrillError, exit_code_of
-from infra.outputs import StackOutputs
 
 if TYPE_CHECKING:
     from failover_tests.baseline import GateSettings
+    from infra.outputs import StackOutputs
 
 app = typer.Typer(
     add_completion=False,
@@ -112,17 +112,16 @@ def up(
 @app.command()
 def down(stack_name: StackOpt = "default") -> None:
     """Tear a stack down; removes every container and network labelled with it."""
-    from infra import provider_host
+    from infra import provider_host, teardown
 
+    teardown.check_name(stack_name)
     started = time.monotonic()
-    # The provider host imports Pulumi while this process imports the Automation API: the engine
-    # attaches to it if it listens by then, instead of starting its own plugin. Not niced as `up`
+    # The provider host starts first; the destroy waits for it to listen and the engine attaches
+    # to it instead of starting its own plugin (infra.teardown.HOST_WAIT_S). Not niced as `up`
     # starts it (ENGINE_NICE, so a drill's traffic keeps the CPU): no traffic waits on a `down`.
     provider_host.start()
-    from infra.lifecycle import StackManager
-
     with console.status(f"destroying {stack_name}"):
-        StackManager(stack_name).down()
+        teardown.destroy(stack_name)
     console.print(f"[green]stack {stack_name} down[/] in {time.monotonic() - started:.1f} s")
 
 

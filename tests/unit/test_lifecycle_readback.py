@@ -1,4 +1,4 @@
-"""The Automation API reads outputs and history back after `up` and `destroy` through two methods
+"""The Automation API reads outputs and history back after `up` through two methods
 of the stack object; `infra.lifecycle._skip_readback` overrides them. If a new SDK reads them
 another way, the override silently stops saving time: these tests say so."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from infra.lifecycle import _remove_in_destroy, _skip_readback, pulumi_command
+from infra.lifecycle import _skip_readback, pulumi_command
 from infra.toolchain import built_pulumi_binary, pulumi_version
 
 
@@ -20,26 +20,11 @@ def test_up_reads_outputs_and_summary_through_the_stack_methods() -> None:
     assert "self.info(" in source
 
 
-def test_destroy_reads_the_summary_through_the_stack_method() -> None:
-    assert "self.info(" in inspect.getsource(auto.Stack.destroy)
-
-
 def test_the_override_answers_without_running_the_cli() -> None:
     stack = object.__new__(auto.Stack)  # no workspace: calling the real methods would fail
     _skip_readback(stack)
     assert stack.outputs() == {}
     assert stack.info(True) is not None
-
-
-def test_destroy_ends_its_command_line_with_the_remote_args() -> None:
-    assert "args.extend(self._remote_args())" in inspect.getsource(auto.Stack.destroy)
-
-
-def test_destroy_removes_the_stack_in_the_same_call() -> None:
-    stack = object.__new__(auto.Stack)
-    stack.workspace = object()  # not a LocalWorkspace: no remote args of its own
-    _remove_in_destroy(stack)
-    assert stack._remote_args() == ["--remove"]
 
 
 def test_the_cli_set_up_built_is_not_asked_its_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

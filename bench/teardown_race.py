@@ -27,9 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import docker.errors  # noqa: E402
-
 from infra import docker_resources  # noqa: E402
+from infra.errors import StaleNetwork  # noqa: E402
 from infra.labels import LABEL_KIT, LABEL_OWNER_PID, LABEL_STACK  # noqa: E402
 from infra.toolchain import base_image_tag  # noqa: E402
 
@@ -64,15 +63,9 @@ def cycle(mode: str, stack: str, count: int) -> tuple[float, list[str]]:
         list(pool.map(remove, ids))
     left = []
     for net in (front, back):
-        for _ in range(20):
-            try:
-                net.remove()
-                break
-            except docker.errors.APIError as exc:
-                if "active endpoints" not in str(exc):
-                    raise
-                time.sleep(0.5)
-        else:
+        try:
+            docker_resources.remove_network(str(net.name))  # retries a lingering endpoint for 10 s
+        except StaleNetwork:
             left.append(str(net.name))
     return time.perf_counter() - t0, left
 

@@ -342,16 +342,16 @@ def host_ports(container_id: str, ports: Iterable[int]) -> dict[str, int]:
 _ENDPOINTS = threading.Lock()
 
 
-def leave_networks(name_or_id: str) -> None:
+def leave_networks(name_or_id: str) -> bool:
     """Pause a running container, then disconnect it from every network it is on, one endpoint at a
-    time per process (see _ENDPOINTS)."""
+    time per process (see _ENDPOINTS); False if there is no such container."""
     try:
         attrs = client().api.inspect_container(name_or_id)
     except docker.errors.NotFound:
-        return
+        return False
     state = attrs.get("State") or {}
     if not state.get("Running"):
-        return  # a stopped container's endpoints went when it stopped
+        return True  # a stopped container's endpoints went when it stopped
     if not state.get("Paused"):
         try:
             client().api.pause(name_or_id)
@@ -363,12 +363,14 @@ def leave_networks(name_or_id: str) -> None:
                 client().api.disconnect_container_from_network(name_or_id, network, force=True)
         except docker.errors.APIError as exc:  # removed or stopped meanwhile: its exit took it
             log.debug("disconnecting %s from %s: %s", name_or_id, network, exc)
+    return True
 
 
 def remove_container(name_or_id: str) -> None:
     """Force-remove a container and its anonymous volumes; missing is fine."""
     try:
-        leave_networks(name_or_id)
+        if not leave_networks(name_or_id):
+            return  # a fresh name at create: one inspect, no second call
         client().api.remove_container(name_or_id, force=True, v=True)
     except docker.errors.NotFound:
         pass

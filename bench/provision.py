@@ -11,7 +11,10 @@ Prints, for the default topology:
     provider host warm), and `stackdrill down` as a separate command against the SDK removal as
     a separate command (`bench/sdk_down.py`), both timed from the shell, interpreter start included
 
-Run: .venv/bin/python bench/provision.py [--rounds N]
+With --trace, also where each `up` went, from the engine's container events (seconds after the
+call): first create, last create, last start, last container healthy, and the call's end.
+
+Run: .venv/bin/python bench/provision.py [--rounds N] [--trace]
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,6 +45,44 @@ from infra.program import ProgramArgs, build  # noqa: E402
 from infra.resources import DynamicBackend  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
+
+
+class Trace:
+    """The Docker engine's container events of one stack while a block runs: where an `up` goes."""
+
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+        self.events: list[tuple[float, str]] = []
+        self.t0 = self.t1 = 0.0
+
+    def __enter__(self) -> Trace:
+        self.t0 = time.time()
+        self._stream = docker_resources.client().api.events(
+            decode=True, since=int(self.t0) - 1, filters={"type": "container", "label": f"{O.LABEL_STACK}={self.stack}"}
+        )
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        return self
+
+    def _read(self) -> None:
+        for event in self._stream:
+            self.events.append((event["timeNano"] / 1e9, str(event.get("status", ""))))
+
+    def __exit__(self, *exc: object) -> None:
+        self.t1 = time.time()  # the block's end: what follows is not timed
+        time.sleep(0.3)  # the engine's last events arrive
+        self._stream.close()
+
+    def summary(self) -> str:
+        def at(status: str, last: bool = True) -> str:
+            times = sorted(t - self.t0 for t, s in self.events if s == status and t >= self.t0)
+            return f"{times[-1 if last else 0]:4.1f}" if times else "   -"
+
+        return (f"first create {at('create', last=False)}, last create {at('create')}, "
+                f"last start {at('start')}, last healthy {at('health_status: healthy')}, "
+                f"done {self.t1 - self.t0:4.1f}")  # fmt: skip
+
+
 STACKDRILL = Path(sys.executable).parent / "stackdrill"
 
 
@@ -129,15 +171,17 @@ def sdk_down_command(stack: str) -> float:
     return time.perf_counter() - t0
 
 
-def kit_round(stack: str, image: str, *, warm_down: bool = True) -> tuple[float, float]:
+def kit_round(stack: str, image: str, *, warm_down: bool = True, trace: bool = False) -> tuple[float, float]:
     """`up` as a new process runs it (no provider host yet), then `down`: in the same process, as
     `stackdrill drill` runs it (the host `up` started is warm), or as a separate `stackdrill down`
     command (its own interpreter and imports, no warm host to inherit), timed from the shell."""
     manager = StackManager(stack, owner_pid=os.getpid())
     provider_host.stop()
-    t0 = time.perf_counter()
-    manager.up(topology.load("default"), image)
-    up_s = time.perf_counter() - t0
+    with Trace(stack) as where:
+        manager.up(topology.load("default"), image)
+    up_s = where.t1 - where.t0
+    if trace:
+        print(f"  kit up: {where.summary()}", flush=True)
     if warm_down:
         t0 = time.perf_counter()
         manager.down()
@@ -155,19 +199,24 @@ def kit_round(stack: str, image: str, *, warm_down: bool = True) -> tuple[float,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
-    rounds = parser.parse_args().rounds
+    parser.add_argument("--trace", action="store_true", help="where each up went (Docker events)")
+    args = parser.parse_args()
+    rounds, trace = args.rounds, args.trace
     image = images.app_image()
     pid = os.getpid()
     kit_up, kit_down, cold_down, floor_up, floor_down, floor_cmd, plain_down = [], [], [], [], [], [], []
     for i in range(rounds):
-        up_s, down_s = kit_round(f"benchkit{pid}x{i}", image)
+        up_s, down_s = kit_round(f"benchkit{pid}x{i}", image, trace=trace)
         kit_up.append(up_s)
         kit_down.append(down_s)
         cold_down.append(kit_round(f"benchcold{pid}x{i}", image, warm_down=False)[1])
         name = f"benchsdk{pid}x{i}"
         capture = specs(name, image)
         try:
-            floor_up.append(sdk_up(capture, name))
+            with Trace(name) as where:
+                floor_up.append(sdk_up(capture, name))
+            if trace:
+                print(f"  SDK up: {where.summary()}", flush=True)
         finally:
             floor_down.append(sdk_down(name))
         try:

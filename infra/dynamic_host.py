@@ -6,7 +6,9 @@ It is Pulumi's own `python -m pulumi.dynamic` with two changes:
   Docker engine, so the host here serves up to WORKERS calls at once;
 - once it listens, it imports the Docker SDK and the kit's modules the resource calls use (0.5 s
   here), instead of inside the first call;
-- it answers the engine's `Attach`, so an engine can be pointed at a host it did not start.
+- it answers the engine's `Attach`, so an engine can be pointed at a host it did not start;
+- it serves on the port in STACKDRILL_HOST_PORT if set (the kit reserved it, so it can point an
+  engine at the host before it listens), instead of one of its own choosing.
 Started by the kit ahead of the engine (`infra.provider_host`, STACKDRILL_WARM_HOST set), it
 exits when its stdin closes: the kit process that owns it is gone.
 """
@@ -44,15 +46,21 @@ def _exit_with_owner() -> None:
     os._exit(0)
 
 
-def _after_listening(hook: Any) -> None:
-    """Run `hook` in a thread once Pulumi's server has started (it prints its port right after)."""
+def _serve(hook: Any, port: str | None) -> None:
+    """Have Pulumi's server listen on `port` (if given), and run `hook` in a thread once it has
+    started (it prints its port right after)."""
     import grpc
 
     real = grpc.server
 
     def server(*args: Any, **kwargs: Any) -> Any:
         srv = real(*args, **kwargs)
-        start = srv.start
+        start, add_port = srv.start, srv.add_insecure_port
+
+        def on_port(address: str) -> int:
+            return int(add_port(f"127.0.0.1:{port}" if port else address))
+
+        srv.add_insecure_port = on_port
 
         def started() -> None:
             start()
@@ -80,7 +88,7 @@ def main() -> None:
     """Serve the dynamic provider (the module runs its server when imported)."""
     futures.ThreadPoolExecutor = _WidePool  # type: ignore[misc,assignment]
     _accept_attach()
-    _after_listening(_warm)
+    _serve(_warm, os.environ.get("STACKDRILL_HOST_PORT"))
     if os.environ.get("STACKDRILL_WARM_HOST"):
         threading.Thread(target=_exit_with_owner, daemon=True).start()
     import pulumi.dynamic.__main__  # noqa: F401  (starts the gRPC server and blocks)

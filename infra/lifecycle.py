@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import secrets
 import threading
@@ -32,7 +31,7 @@ from infra.program import ProgramArgs, build
 from infra.resources import select_backend
 from infra.toolchain import built_pulumi_binary, engine_env, pulumi_binary, pulumi_version
 from infra.topology import Topology
-from infra.wait import GiveUp, Stopped, wait_until
+from infra.wait import GiveUp, wait_until
 
 log = logging.getLogger(__name__)
 PROJECT = teardown.PROJECT
@@ -76,7 +75,7 @@ def engine_priority(nice: int = ENGINE_NICE) -> Iterator[None]:
 @contextlib.contextmanager
 def warm_provider(stack: auto.Stack) -> Iterator[None]:
     """Attach the block's engine run to the process's warm provider host (infra.provider_host)."""
-    with provider_host.attached() as extra:
+    with provider_host.attached(early=True) as extra:
         env = stack.workspace.env_vars
         assert isinstance(env, dict), "a LocalWorkspace keeps its environment in a dict"
         env.update(extra)
@@ -176,7 +175,7 @@ class StackManager:
         opts.program = program or (lambda: None)
         workspace = auto.LocalWorkspace(**opts.__dict__)
         try:
-            if not self._in_backend():
+            if not self._in_backend() and not teardown.init_in_backend(self.name):
                 return auto.Stack.create(self.name, workspace)
             # `pulumi stack select` (0.16-0.31 s) only marks the stack current in the workspace:
             # every operation the kit runs names the stack itself (`--stack`).
@@ -283,11 +282,6 @@ class StackManager:
             leases.grant(self.name, int(self.owner_pid), self.ttl_s)
         captured: dict[str, Any] = {}
         stack = self._stack(self._program(topo, image, captured))
-        # Containers turn healthy while Pulumi is still writing state and reading outputs back:
-        # watch their health in parallel, so `up` costs the longer of the two, not their sum.
-        stop = threading.Event()
-        watcher = threading.Thread(target=self._watch_health, args=(topo.container_count(), stop), daemon=True)
-        watcher.start()
         errors: list[str] = []
         _skip_readback(stack)
         try:
@@ -303,26 +297,11 @@ class StackManager:
             # The resources' own error messages say what went wrong; the CLI's tail only counts them.
             detail = " | ".join(errors[-3:])[-900:] or _tail(exc)
             raise StackError(f"pulumi up of stack {self.name} failed: {detail}") from exc
-        finally:
-            stop.set()
-            watcher.join(timeout=5)
         outs = captured or {k: v.value for k, v in auto.Stack.outputs(stack).items()}
         info = StackInfo(self.name, StackOutputs.parse(outs, self.name))
         if wait:
             self.wait_ready(info)
         return info
-
-    def _watch_health(self, count: int, stop: threading.Event) -> None:
-        """Poll until `count` containers of this stack are healthy (or told to stop)."""
-
-        def healthy() -> tuple[bool, int]:
-            health = docker_resources.health_of(self.name)
-            return len(health) >= count and all(h == "healthy" for h in health.values()), len(health)
-
-        try:
-            wait_until(healthy, what="the containers to be healthy", timeout_s=math.inf, interval_s=0.2, stop=stop)
-        except Stopped as exc:  # wait_ready reports problems properly afterwards
-            log.debug("health watch: %s", exc)
 
     def info(self) -> StackInfo:
         """The stack's outputs; raises StackError if it is not deployed."""

@@ -11,9 +11,17 @@ points the engine of every later operation of the process at it with
 The host stays warm for the process's next operation: a drill's `down` after its `up`, the steps
 of a rolling update.
 
+- The port is known before the host listens: the kit reserves it (a socket bound with
+  SO_REUSEPORT, never listening, which keeps every other program off it) and the host's gRPC
+  server binds it too (gRPC sets SO_REUSEPORT on Linux). So an `up` can point its engine at a
+  host that is still importing (`attached(early=True)`): the engine dials the provider only once
+  the program registers its first resource, 0.7 s or more after it starts, and a host listens
+  0.5 s after its own start; a dial refused before that is retried by gRPC after about 1 s.
+  Without it, the first `up` of a process launched a second, cold plugin next to the warm host
+  and waited 0.6 s for it before creating anything.
 - One engine at a time: an operation that finds the host busy, dead, not started or (past its
-  `wait_s`) still starting lets the engine start its own plugin as before (`attached()` yields
-  no variables); the host goes on warming for the next operation.
+  `wait_s`, unless `early`) still starting lets the engine start its own plugin as before
+  (`attached()` yields no variables); the host goes on warming for the next operation.
 - The host inherits the process's environment when it starts; it is started again when
   `DOCKER_HOST` (or the TLS settings) change, so it never serves one engine's stack on another.
 - It dies with the process: it exits when its stdin (a pipe from this process) closes, which a
@@ -27,6 +35,7 @@ import contextlib
 import logging
 import os
 import select
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -38,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "pulumi-python"  # the engine's package name for Python dynamic providers
 ATTACH_VAR = "PULUMI_DEBUG_PROVIDERS"
 WARM_VAR = "STACKDRILL_WARM_HOST"  # tells infra.dynamic_host to watch its stdin
+PORT_VAR = "STACKDRILL_HOST_PORT"  # the port infra.dynamic_host serves on (reserved here)
 _KEY_VARS = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONTEXT")
 
 
@@ -48,7 +58,8 @@ class _Host:
         self._lock = threading.Lock()  # guards the fields below
         self._busy = threading.Lock()  # held while an engine is attached
         self._proc: subprocess.Popen[bytes] | None = None
-        self._port: int | None = None
+        self._port: int | None = None  # the port the host said it listens on
+        self._reserved: socket.socket | None = None  # holds the host's port until it listens
         self._key: tuple[str, ...] = ()
 
     @staticmethod
@@ -67,7 +78,13 @@ class _Host:
             self._stop_locked()
             from infra.toolchain import dynamic_plugin, engine_env
 
-            env = {**os.environ, **engine_env(), WARM_VAR: "1", "PULUMI_PROJECT": "stackdrill"}
+            try:
+                self._reserved = _reserve_port()
+            except OSError as exc:
+                log.debug("provider host not started: no port to reserve: %s", exc)
+                return
+            port = self._reserved.getsockname()[1]
+            env = {**os.environ, **engine_env(), WARM_VAR: "1", PORT_VAR: str(port), "PULUMI_PROJECT": "stackdrill"}
             env.pop(ATTACH_VAR, None)
             try:
                 self._proc = subprocess.Popen(
@@ -80,7 +97,7 @@ class _Host:
                 )
             except OSError as exc:
                 log.debug("provider host not started: %s", exc)
-                self._proc = None
+                self._stop_locked()
                 return
             with contextlib.suppress(OSError):  # the engine's priority (no preexec_fn: the kit runs threads)
                 os.setpriority(os.PRIO_PROCESS, self._proc.pid, nice)
@@ -97,23 +114,35 @@ class _Host:
             if not ready:
                 return None  # still starting
             line = proc.stdout.readline().strip()
-            if not line.isdigit():
-                log.debug("provider host gave no port (%r); the engine starts its own", line)
+            if not line.isdigit() or int(line) != self._planned_port():
+                log.debug("provider host gave no port or another one (%r); the engine starts its own", line)
                 self._stop_locked()
                 return None
             self._port = int(line)
+            self._release_reservation()  # the host listens on it now
         return self._port if proc.poll() is None else None
 
-    @contextlib.contextmanager
-    def attached(self, wait_s: float = 0.0) -> Iterator[dict[str, str]]:
-        """The variables that attach one engine run to the host if it is up and listening within
-        `wait_s`; {} lets the engine start its own plugin, as without a warm host.
+    def _planned_port(self) -> int | None:
+        return self._reserved.getsockname()[1] if self._reserved is not None else self._port
 
-        With the Automation API imported first, an engine held back until a cold host listened was
-        no faster than one starting its own plugin (a separate `down`: 3.5-4.1 s against
-        3.6-3.8 s); `up` and previews do not wait (wait_s=0). A `down` that runs the CLI itself
-        imports little, and waiting for the host it started pays there (infra.teardown). A warm
-        host starts the first delete 0.4 s sooner and saves the plugin's imports.
+    def _release_reservation(self) -> None:
+        if self._reserved is not None:
+            self._reserved.close()
+            self._reserved = None
+
+    @contextlib.contextmanager
+    def attached(self, wait_s: float = 0.0, *, early: bool = False) -> Iterator[dict[str, str]]:
+        """The variables that attach one engine run to the host if it is up and listening within
+        `wait_s` (with `early`, if it is up at all: the engine dials it later); {} lets the engine
+        start its own plugin, as without a warm host.
+
+        `up` and previews attach early: their engine starts at once and needs the provider 0.7 s
+        or more later, when the program registers its first resource (the first container create
+        came 0.9-1.4 s into an `up`, against 1.5-2.2 s with the engine starting its own plugin). A
+        `down` that runs the CLI itself imports little and its engine needs the provider sooner:
+        it waits for the host it started to listen (infra.teardown.HOST_WAIT_S) rather than risk
+        gRPC's 1 s retry of a refused dial. A warm host starts the first delete 0.4 s sooner and
+        saves the plugin's imports.
         """
         if os.environ.get("STACKDRILL_NO_WARM_HOST") or not self._busy.acquire(blocking=False):
             yield {}
@@ -121,12 +150,15 @@ class _Host:
         try:
             with self._lock:
                 port = self._ready_port(wait_s) if self._running_locked() else None
+                if port is None and early and self._running_locked():
+                    port = self._planned_port()
             yield {ATTACH_VAR: f"{PACKAGE}:{port}"} if port else {}
         finally:
             self._busy.release()
 
     def _stop_locked(self) -> None:
         proc, self._proc, self._port = self._proc, None, None
+        self._release_reservation()
         if proc is None:
             return
         with contextlib.suppress(OSError):
@@ -144,6 +176,19 @@ class _Host:
         """End the host (at exit, or when its environment changed)."""
         with self._lock:
             self._stop_locked()
+
+
+def _reserve_port() -> socket.socket:
+    """A 127.0.0.1 port chosen by the kernel and held, not listening, by a socket that lets the
+    host's gRPC server (which sets SO_REUSEPORT) bind it too, and nothing else."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(("127.0.0.1", 0))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 _HOST = _Host()

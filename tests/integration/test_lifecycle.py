@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from infra import docker_resources, topology
+from infra import docker_resources, teardown, topology
 from infra import outputs as O
 from infra.lifecycle import StackManager
 from tests.integration.conftest import cli, complete
@@ -72,13 +72,25 @@ def test_redis_password_never_in_pulumi_state(stack: Any) -> None:
             assert secret not in path.read_text(errors="ignore"), f"password in plain text in {path}"
 
 
-def test_second_stack_side_by_side_then_down_removes_everything(stack: Any) -> None:
+def test_second_stack_side_by_side_then_down_removes_everything(stack: Any, monkeypatch: Any) -> None:
+    """Also: a new stack in a backend that holds one already is recorded by the kit, not by
+    `pulumi stack init` (infra.teardown.init_in_backend), and the CLI deploys it, encrypts its
+    secret and destroys it."""
+    from pulumi import automation as auto
+
     from infra import images
 
+    def no_init(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("pulumi stack init ran for a stack the kit can record itself")
+
+    monkeypatch.setattr(auto.Stack, "create", no_init)
     name = f"side{os.getpid()}"
     manager = StackManager(name, owner_pid=os.getpid())
     try:
         info = manager.up(topology.load("minimal"), images.app_image())
+        state = json.loads(teardown.state_file(name).read_text())["checkpoint"]["latest"]
+        assert state["secrets_providers"]["type"] == "passphrase"  # made by `up` on demand
+        assert len(state["resources"]) > 10
         assert set(info.edges).isdisjoint(stack.edges)
         assert all(c.name.startswith(f"sd-{name}-") for c in info.containers)
         for edge in info.edges + stack.edges:  # both stacks serve at the same time

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -135,3 +136,36 @@ def test_stop_ends_the_host(host: provider_host._Host) -> None:
     assert proc is not None and proc.poll() is None
     host.stop()
     assert proc.poll() is not None
+
+
+def test_an_early_engine_gets_the_port_the_host_will_listen_on() -> None:
+    """`up` points its engine at a host still importing: the port is reserved before the host
+    starts, the host serves on exactly that port, and nothing else can take it meanwhile."""
+    h = provider_host._Host()
+    h.start()
+    try:
+        with h.attached(early=True) as env:
+            port = _port(env)  # at once: the host has not printed its port yet
+        probe = socket.socket()
+        with pytest.raises(OSError):  # held for the host against every other program
+            probe.bind(("127.0.0.1", port))
+        probe.close()
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=WAIT_S)
+            stub = provider_pb2_grpc.ResourceProviderStub(channel)
+            assert stub.GetPluginInfo(empty_pb2.Empty(), timeout=10).version
+        with h.attached(WAIT_S) as again:
+            assert _port(again) == port  # the host said it listens there
+        assert h._reserved is None  # the reservation is gone once the host listens
+    finally:
+        h.stop()
+
+
+def test_without_early_a_starting_host_is_not_handed_out() -> None:
+    h = provider_host._Host()
+    h.start()
+    try:
+        with h.attached() as env:
+            assert env == {}  # still importing: a destroy or a preview starts its own plugin
+    finally:
+        h.stop()

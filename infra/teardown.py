@@ -169,7 +169,7 @@ def forget_on_disk(stack: str) -> None:
         workdir(stack),
     ):
         shutil.rmtree(folder, ignore_errors=True)
-    for leftover in (root / "stacks" / PROJECT).glob(f"{stack}.json*"):
+    for leftover in state_file(stack).parent.glob(f"{stack}.json*"):
         leftover.unlink(missing_ok=True)
 
 

@@ -199,12 +199,6 @@ class Topology(_Model):
             "model": self.model.replicas,
         }
 
-    def container_count(self) -> int:
-        """How many containers a stack of this topology runs (status page and chaos proxy included)."""
-        lbs = self.edge.replicas + self.api_lb.replicas + self.model_lb.replicas
-        services = self.web.replicas + self.api.replicas + self.model.replicas + self.integration.replicas + 1
-        return lbs + services + 1 + self.store.replicas + self.store.sentinels + 1
-
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form, for stack outputs and reports."""
         return self.model_dump(mode="json")
